@@ -1,0 +1,227 @@
+"""Turn article files into `Article`s: one loader per format, chosen by file extension.
+
+Every loader takes the file path and the `article_id` base (the path relative to the ingested folder) and returns
+the articles in the file. Problems are raised as `LoadError` with a reason a user can act on.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from rag.schema import Article
+
+
+class LoadError(Exception):
+    """A file that cannot be turned into articles; the message says why."""
+
+
+MAX_TITLE_CHARS = 200
+_SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}(?:-\d{2}(?:-\d{2})?)?)\s+(.+?)\s*$")
+_BYLINE = re.compile(r"^\s*Von:\s*(.+?)\s*$")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[A-ZÄÖÜ„“\"'])")
+
+
+def read_text(path: Path) -> str:
+    """Decode a text file: UTF-8 (with or without BOM) first, else the encoding charset-normalizer detects."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise LoadError("empty file")
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary data, not a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoadError("undecodable text (no encoding fits)")
+    return str(best)
+
+
+def normalize_date(value: object) -> str:
+    """An ISO date as precise as the input ("2025", "2025-07", "2025-07-13"); "" if it is not a date."""
+    s = str(value or "").strip()
+    if not s:
+        return ""
+    if m := re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", s):
+        return "-".join(p for p in m.groups() if p)
+    if m := re.fullmatch(r"(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})", s):
+        d, mo, y = m.groups()
+        return f"{y}-{int(mo):02d}-{int(d):02d}"
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return ""
+
+
+def first_sentence_title(text: str) -> str:
+    """A title for headerless text: its first line if short, else its first sentence, cut at a word boundary."""
+    first_line = text.strip().split("\n", 1)[0].strip()
+    title = _SENTENCE_END.split(first_line, 1)[0] if len(first_line) > MAX_TITLE_CHARS else first_line
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[:MAX_TITLE_CHARS].rsplit(" ", 1)[0] + " …"
+    return title
+
+
+def load_txt(path: Path, base_id: str) -> list[Article]:
+    """Plain text, either in the seed format (`date YYYY-MM Title`, blank line, `Von: …`, body) or headerless."""
+    raw = read_text(path)
+    lines = raw.splitlines()
+    date, title, agency = "", "", ""
+    if lines and (m := _SEED_HEADER.match(lines[0])):
+        date, title = m.group(1), m.group(2)
+        rest = lines[1:]
+        for i, line in enumerate(rest):
+            if not line.strip():
+                continue
+            if b := _BYLINE.match(line):
+                agency = b.group(1)
+                rest = rest[i + 1 :]
+            else:
+                rest = rest[i:]
+            break
+        body = "\n".join(rest).strip()
+    else:
+        body = raw.strip()
+        title = first_sentence_title(body)
+    return [_article(base_id, title, body, path, date=date, agency=agency)]
+
+
+def load_md(path: Path, base_id: str) -> list[Article]:
+    """Markdown: optional front matter (`title:`, `date:`, `source:`, `url:`), title from the first `#` heading."""
+    raw = read_text(path).strip()
+    meta: dict[str, str] = {}
+    if raw.startswith("---\n") and (end := raw.find("\n---", 4)) > 0:
+        for line in raw[4:end].splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                meta[key.strip().lower()] = value.strip().strip("\"'")
+        raw = raw[end + 4 :].strip()
+    title = meta.get("title", "")
+    if not title and (m := re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", raw, re.M)):
+        title = m.group(1)
+    return [
+        _article(
+            base_id,
+            title or first_sentence_title(raw),
+            raw,
+            path,
+            date=normalize_date(meta.get("date")),
+            agency=meta.get("source", meta.get("author", "")),
+            url=meta.get("url", ""),
+        )
+    ]
+
+
+_HTML_DATE_META = (
+    ("meta", {"property": "article:published_time"}),
+    ("meta", {"name": "date"}),
+    ("meta", {"name": "pubdate"}),
+    ("meta", {"name": "dc.date"}),
+    ("meta", {"itemprop": "datePublished"}),
+)
+
+
+def load_html(path: Path, base_id: str) -> list[Article]:
+    """HTML: the visible text only (no script, style or template), `<title>`, date and author metas when present."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(read_text(path), "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    date = next(
+        (d for name, attrs in _HTML_DATE_META if (t := soup.find(name, attrs=attrs)) and (d := normalize_date(t.get("content")))),
+        "",
+    )
+    if not date and (t := soup.find("time", attrs={"datetime": True})):
+        date = normalize_date(t["datetime"])
+    author = soup.find("meta", attrs={"name": "author"})
+    for tag in soup(["head", "script", "style", "noscript", "template", "iframe", "svg"]):
+        tag.decompose()
+    root = soup.find("article") or soup.body or soup
+    if not title and (h1 := root.find("h1")):
+        title = h1.get_text(" ", strip=True)
+    lines = (line.strip() for line in root.get_text("\n").splitlines())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if not text:
+        raise LoadError("no visible text in the HTML")
+    agency = author.get("content", "") if author else ""
+    return [_article(base_id, title or first_sentence_title(text), text, path, date=date, agency=agency)]
+
+
+def _records_to_articles(records: Iterator[tuple[int, object]], path: Path, base_id: str) -> list[Article]:
+    articles = []
+    for lineno, rec in records:
+        where = f"record at line {lineno}" if path.suffix.lower() == ".jsonl" else f"record {lineno}"
+        if not isinstance(rec, dict):
+            raise LoadError(f"{where}: expected a JSON object")
+        text = str(rec.get("text") or "").strip()
+        if not text:
+            raise LoadError(f"{where}: no 'text'")
+        article_id = str(rec.get("id") or rec.get("url") or f"{base_id}#{lineno}")
+        articles.append(
+            _article(
+                article_id,
+                str(rec.get("title") or "").strip() or first_sentence_title(text),
+                text,
+                path,
+                date=normalize_date(rec.get("date")),
+                agency=str(rec.get("source") or ""),
+                url=str(rec.get("url") or ""),
+            )
+        )
+    return articles
+
+
+def load_json(path: Path, base_id: str) -> list[Article]:
+    """A JSON object or a list of objects with `text` and optional `title`, `date`, `source`, `url`, `id`."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise LoadError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    records = data if isinstance(data, list) else [data]
+    return _records_to_articles(enumerate(records, 1), path, base_id)
+
+
+def load_jsonl(path: Path, base_id: str) -> list[Article]:
+    """One JSON record per line, the fields of `load_json`."""
+
+    def records() -> Iterator[tuple[int, object]]:
+        for lineno, line in enumerate(read_text(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise LoadError(f"invalid JSON at line {lineno}: {e.msg}") from None
+
+    return _records_to_articles(records(), path, base_id)
+
+
+def _article(article_id: str, title: str, text: str, path: Path, **meta: str) -> Article:
+    if not text.strip():
+        raise LoadError("no article text")
+    return Article(article_id=article_id, title=title.strip(), text=text, source=str(path), **meta)
+
+
+LOADERS: dict[str, Callable[[Path, str], list[Article]]] = {
+    ".txt": load_txt,
+    ".md": load_md,
+    ".markdown": load_md,
+    ".html": load_html,
+    ".htm": load_html,
+    ".json": load_json,
+    ".jsonl": load_jsonl,
+}
+
+
+def load_file(path: Path, base_id: str) -> list[Article]:
+    """Load one file with the loader for its extension."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoadError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(LOADERS)}")
+    return loader(path, base_id)

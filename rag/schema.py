@@ -1,0 +1,119 @@
+"""The value types that flow between the pipeline stages (load → chunk → embed → store → retrieve → answer)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def content_hash(text: str) -> str:
+    """A stable fingerprint of an article's text (and nothing else), used to detect changes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article as loaded from a file or a JSON record."""
+
+    article_id: str
+    title: str
+    text: str
+    source: str  # the file it came from
+    date: str = ""  # ISO 8601, as precise as known ("2025-07", "2025-07-13"); "" when unknown
+    agency: str = ""  # the byline ("APA/dpa/AFP") or the record's source field
+    url: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """Hash over everything that ends up in the index, so a changed title or date also re-indexes."""
+        return content_hash("\x1f".join((self.title, self.date, self.agency, self.url, self.text)))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of an article; `text == article.text[start:end]`."""
+
+    chunk_id: str
+    article_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its article and its relevance (cosine similarity for the dense side)."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+    rank: int
+
+    def to_json(self) -> dict:
+        """The `search --json` shape of the fixed CLI contract."""
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "article_id": self.article.article_id,
+            "source": self.article.source,
+            "title": self.article.title,
+            "date": self.article.date,
+            "agency": self.article.agency,
+            "url": self.article.url,
+            "chunk_id": self.chunk.chunk_id,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Passage number `n` as shown in the answer, the hit it points to and the quoted words."""
+
+    n: int
+    hit: Hit
+    quote: str
+
+    def to_json(self) -> dict:
+        """The citation shape of `ask --json`."""
+        a = self.hit.article
+        return {
+            "n": self.n,
+            "article_id": a.article_id,
+            "source": a.source,
+            "title": a.title,
+            "date": a.date,
+            "agency": a.agency,
+            "url": a.url,
+            "quote": self.quote,
+            "start": self.hit.chunk.start,
+            "end": self.hit.chunk.end,
+        }
+
+
+Mode = Literal["llm", "extractive"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer (possibly still streaming) with the citations its `[n]` markers point to."""
+
+    text: str
+    answerable: bool
+    mode: Mode
+    citations: tuple[Citation, ...] = ()
+    notice: str = ""  # one line for the user, e.g. why the LLM was not used
+    done: bool = True
+    hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned, cited or not
+
+    def to_json(self) -> dict:
+        """The `ask --json` shape of the fixed CLI contract."""
+        return {
+            "answer": self.text,
+            "answerable": self.answerable,
+            "mode": self.mode,
+            "citations": [c.to_json() for c in self.citations],
+            "notice": self.notice,
+        }
