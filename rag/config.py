@@ -56,9 +56,11 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def disable_telemetry() -> None:
-    """Switch off every phone-home of the libraries we use; called before they are imported."""
+def prepare_environment() -> None:
+    """Switch off every phone-home and progress chatter of the libraries we use; called before they are imported."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

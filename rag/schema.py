@@ -28,6 +28,11 @@ class Article:
         """Hash over everything that ends up in the index, so a changed title or date also re-indexes."""
         return content_hash("\x1f".join((self.title, self.date, self.agency, self.url, self.text)))
 
+    @property
+    def text_hash(self) -> str:
+        """Hash of the body alone: the same story saved under two names has the same one."""
+        return content_hash(self.text)
+
 
 @dataclass(frozen=True)
 class Chunk:

@@ -1,0 +1,61 @@
+"""`python -m ingest [PATH ...] [--index DIR] [--json]`: make the index mirror the given files and folders.
+
+Exit status: 0 all files indexed (or unchanged), 3 finished but some files were skipped (see the summary),
+1 nothing could be done (index locked or unusable), 2 bad usage.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rag.config import get_settings, prepare_environment
+
+EXIT_SKIPPED = 3
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default: RAG_INDEX_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary as the last line.")
+def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool) -> None:
+    """Index article files and folders (default: the corpus folder). New articles are added, changed ones
+    replaced, and articles whose files vanished from a given folder removed."""
+    prepare_environment()
+    from tqdm import tqdm
+
+    from ingest.sync import IngestError, sync
+    from rag.store import IndexUnavailable
+
+    settings = get_settings()
+    if index_dir:
+        settings = settings.model_copy(update={"index_dir": index_dir})
+    targets = list(paths) or [settings.corpus_dir]
+    bar = None if as_json or not sys.stderr.isatty() else tqdm(desc="embedding", unit="article")
+    try:
+        report = sync(targets, settings, progress=bar.update if bar else None)
+    except (IngestError, IndexUnavailable) as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if bar:
+            bar.close()
+    summary = report.to_json()
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        click.echo(
+            f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
+            f"{report.chunks} chunks written; index now holds {report.articles_total} articles "
+            f"in {report.chunks_total} chunks ({settings.index_dir})"
+        )
+        for d in report.duplicates:
+            click.echo(f"duplicate: {d['path']} has the same text as {d['same_as']} (indexed once)")
+        for s in report.skipped:
+            click.echo(f"skipped: {s['path']}: {s['reason']}", err=True)
+    sys.exit(EXIT_SKIPPED if report.skipped else 0)
+
+
+if __name__ == "__main__":
+    main()

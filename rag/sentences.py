@@ -1,0 +1,59 @@
+"""German-aware sentence spans, shared by chunking (ingest) and quoting (extractive answers).
+
+SoMaJo is used because it keeps `z. B.`, `Dr.`, `Nr.`, `24. März`, `1.000` and most German abbreviations inside
+their sentence; faster splitters (pysbd, blingfire, syntok) break on dates or abbreviations. It does split inside
+quotations, so spans are merged again while a quotation is open.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_PARAGRAPH = re.compile(r"\S(?:[^\n]|\n(?![ \t]*\n))*")
+_QUOTES = re.compile(r"[„“”\"«»]")
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from somajo import SoMaJo
+
+    return SoMaJo("de_CMC", split_camel_case=False, character_offsets=True)
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph: runs of text separated by blank lines."""
+    return [(m.start(), m.end()) for m in _PARAGRAPH.finditer(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the sentences in `text`, never crossing a paragraph break."""
+    paragraphs = paragraph_spans(text)
+    if not paragraphs:
+        return []
+    spans: list[tuple[int, int]] = []
+    para = -1
+    for sentence in _tokenizer().tokenize_text([text[s:e] for s, e in paragraphs]):
+        first, last = sentence[0].character_offset[0], sentence[-1].character_offset[1]
+        if first == 0:  # paragraphs are passed stripped, so only a new paragraph starts at offset 0
+            para += 1
+        base = paragraphs[para][0]
+        spans.append((base + first, base + last))
+    return _merge_open_quotes(text, spans)
+
+
+def _merge_open_quotes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    open_quote = False
+    for start, end in spans:
+        if open_quote and merged and "\n\n" not in text[merged[-1][1] : start]:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+        s, e = merged[-1]
+        open_quote = len(_QUOTES.findall(text[s:e])) % 2 == 1
+    return merged
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` as strings."""
+    return [text[s:e] for s, e in sentence_spans(text)]

@@ -1,0 +1,222 @@
+"""The Chroma side of the index; the only module that imports chromadb.
+
+Two collections per (embedding model, chunking settings) pair, so vectors of two models never mix:
+- `chunks-…`: one record per passage with our own vectors (Chroma's default embedding function would download).
+- `articles-…`: one record per article: full text and metadata. Its content hash is the commit point of a write,
+  so a reader never sees half an article (see `write_article`).
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.schema import Article, Chunk
+
+_ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
+
+
+class IndexUnavailable(Exception):
+    """The index is missing, empty, built for another model, or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as returned by a vector query, with its article and cosine similarity."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+
+
+@lru_cache(maxsize=8)
+def get_client(index_dir: str):
+    """One Chroma client per index directory and process (Chroma is unsafe with several clients on one path)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=index_dir, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
+    """A collection-name-safe key for an embedding model and chunking settings."""
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", model_id.rsplit("/", 1)[-1]).strip("-").lower()[:40] or "model"
+    digest = hashlib.sha256(f"{model_id}|{chunk_tokens}|{overlap_tokens}".encode()).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def date_bounds(date: str) -> tuple[int, int] | None:
+    """An ISO date as precise as known → the first and last day it covers, as yyyymmdd integers (Chroma filters
+    compare numbers only)."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", date or "")
+    if not m:
+        return None
+    y, mo, d = int(m[1]), int(m[2] or 0), int(m[3] or 0)
+    if d:
+        return (y * 10000 + mo * 100 + d,) * 2
+    if mo:
+        return y * 10000 + mo * 100 + 1, y * 10000 + mo * 100 + calendar.monthrange(y, mo)[1]
+    return y * 10000 + 101, y * 10000 + 1231
+
+
+class Store:
+    """The chunk and article collections of one index key in one Chroma database."""
+
+    def __init__(self, index_dir: Path | str, key: str, create: bool = False):
+        self.index_dir = str(Path(index_dir).resolve())
+        self.key = key
+        self._client = get_client(self.index_dir)
+        names = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
+        wanted = {f"chunks-{key}", f"articles-{key}"}
+        if not create and not wanted <= names:
+            others = sorted(n.removeprefix("articles-") for n in names if n.startswith("articles-"))
+            if others:
+                raise IndexUnavailable(
+                    f"the index at {self.index_dir} was built for another embedding model or chunking "
+                    f"({', '.join(others)}; wanted {key}); run `python -m ingest` to index with the current settings"
+                )
+            raise IndexUnavailable(f"no index at {self.index_dir}; run `python -m ingest` first")
+        space = {"hnsw": {"space": "cosine"}}
+        self.chunks = self._client.get_or_create_collection(f"chunks-{key}", configuration=space, embedding_function=None)
+        self.articles = self._client.get_or_create_collection(
+            f"articles-{key}", configuration=space, embedding_function=None
+        )
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks) in the index."""
+        return self.articles.count(), self.chunks.count()
+
+    def manifest(self) -> dict[str, dict]:
+        """article_id → stored metadata (content_hash, source, …) of every committed article."""
+        got = self.articles.get(include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"]))
+
+    def get_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        """The committed articles with these ids."""
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        got = self.articles.get(ids=ids, include=["documents", "metadatas"])
+        return {i: _article(i, doc, meta) for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
+        """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        res = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(n, total),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+        articles = self.get_articles(m["article_id"] for m in metas)
+        out = []
+        for cid, doc, meta, dist in zip(ids, docs, metas, dists):
+            article = articles.get(meta["article_id"])
+            if article is None or article.content_hash != meta["content_hash"]:
+                continue  # a version being written or replaced: invisible until committed
+            out.append(StoredChunk(_chunk(cid, doc, meta), article, 1.0 - float(dist)))
+        return out
+
+    def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
+        """All stored chunks of these articles with the content hash they belong to."""
+        got = self.chunks.get(where=_in("article_id", article_ids), include=["documents", "metadatas"])
+        return [(_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    # -- writing (callers hold the writer lock) --------------------------------------------------------------
+
+    def write_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Add or replace an article: new chunks first, then the article record (the commit point), then the
+        old version's chunks go. A crash in between leaves only invisible leftovers that the next sync removes."""
+        old_ids = set(self.chunks.get(where={"article_id": article.article_id}, include=[])["ids"])
+        if chunks:
+            self.chunks.upsert(
+                ids=[c.chunk_id for c in chunks],
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                documents=[c.text for c in chunks],
+                metadatas=[_chunk_meta(article, c) for c in chunks],
+            )
+        self.articles.upsert(
+            ids=[article.article_id],
+            embeddings=[_ARTICLE_VECTOR],
+            documents=[article.text],
+            metadatas=[_article_meta(article, len(chunks))],
+        )
+        stale = old_ids - {c.chunk_id for c in chunks}
+        if stale:
+            self.chunks.delete(ids=sorted(stale))
+
+    def delete_articles(self, article_ids: Sequence[str]) -> None:
+        """Remove articles: the record first (readers stop seeing them), then their chunks."""
+        if article_ids:
+            self.articles.delete(ids=list(article_ids))
+            self.chunks.delete(where=_in("article_id", article_ids))
+
+    def delete_orphans(self) -> int:
+        """Remove chunks whose article version is not the committed one (left by an interrupted write)."""
+        committed = {i: m["content_hash"] for i, m in self.manifest().items()}
+        got = self.chunks.get(include=["metadatas"])
+        orphans = [
+            cid for cid, m in zip(got["ids"], got["metadatas"]) if committed.get(m["article_id"]) != m["content_hash"]
+        ]
+        if orphans:
+            self.chunks.delete(ids=orphans)
+        return len(orphans)
+
+
+def _in(field: str, values: Sequence[str]) -> dict:
+    values = list(values)
+    return {field: values[0]} if len(values) == 1 else {field: {"$in": values}}
+
+
+def _base_meta(article: Article) -> dict:
+    meta = {
+        "article_id": article.article_id,
+        "content_hash": article.content_hash,
+        "text_hash": article.text_hash,
+        "title": article.title,
+        "date": article.date,
+        "agency": article.agency,
+        "url": article.url,
+        "source": article.source,
+    }
+    if bounds := date_bounds(article.date):
+        meta["date_min"], meta["date_max"] = bounds
+    return meta
+
+
+def _chunk_meta(article: Article, chunk: Chunk) -> dict:
+    return {**_base_meta(article), "chunk_index": chunk.index, "start": chunk.start, "end": chunk.end}
+
+
+def _article_meta(article: Article, n_chunks: int) -> dict:
+    return {**_base_meta(article), "chunks": n_chunks}
+
+
+def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
+    return Chunk(chunk_id, meta["article_id"], int(meta["chunk_index"]), text, int(meta["start"]), int(meta["end"]))
+
+
+def _article(article_id: str, text: str, meta: dict) -> Article:
+    return Article(
+        article_id=article_id,
+        title=meta.get("title", ""),
+        text=text,
+        source=meta.get("source", ""),
+        date=meta.get("date", ""),
+        agency=meta.get("agency", ""),
+        url=meta.get("url", ""),
+    )

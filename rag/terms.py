@@ -1,0 +1,39 @@
+"""Word-level text analysis shared by lexical scoring: German stemming, stop words, question language."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+_WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole
+_GERMAN = frozenset(STOPWORDS_GERMAN) | {"viele", "vielen", "wer", "wen", "wem", "wann", "wo", "warum", "wieso", "welche", "welcher", "welches", "welchen"}
+_ENGLISH = frozenset(STOPWORDS_EN) | {"what", "which", "who", "how", "many", "much", "when", "where", "why", "did"}
+_STOP = _GERMAN | _ENGLISH
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: the Snowball German stemmer, which also folds umlauts
+
+    return Stemmer.Stemmer("german")
+
+
+def words(text: str) -> list[str]:
+    """The lowercased words of `text`."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Content words of `text`, stemmed: stop words dropped, `ß` folded to `ss`, umlauts folded by the stemmer."""
+    kept = [w.replace("ß", "ss") for w in words(text) if w not in _STOP]
+    return _stemmer().stemWords(kept)
+
+
+def question_language(text: str) -> str:
+    """"de" or "en": whichever language's function words the text uses more (German wins ties, as the corpus is
+    German). A library detector is overkill for telling two languages apart in a question."""
+    ws = words(text)
+    de = sum(w in _GERMAN for w in ws) + sum(ch in "äöüß" for ch in text.lower())
+    en = sum(w in _ENGLISH and w not in _GERMAN for w in ws)
+    return "en" if en > de else "de"
