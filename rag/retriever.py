@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from rag.config import Settings, get_settings
 from rag.embeddings import Embedder, get_embedder
@@ -35,6 +37,14 @@ class Retriever:
     def store(self) -> Store:
         return open_store(self.settings)
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; cached because answering needs it twice (search and relevance gate)."""
+        return self._query_vectors(query.strip())
+
+    @cached_property
+    def _query_vectors(self):
+        return lru_cache(maxsize=256)(self.embedder.embed_query)
+
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top `k` passages for `query`, best first; one long article does not crowd out others
         (see `rank_with_cap`)."""
@@ -43,7 +53,7 @@ class Retriever:
         if not query:
             return []
         cap = self.settings.max_chunks_per_article
-        candidates = self.store.query(self.embedder.embed_query(query), n=max(20, k * (cap + 2)))
+        candidates = self.store.query(self.query_vector(query), n=max(20, k * (cap + 2)))
         return rank_with_cap(candidates, k, cap)
 
 
