@@ -72,21 +72,28 @@ def _word_windows(
 ) -> list[tuple[int, int, int]]:
     """Cut an over-long sentence (a list, a table run together) into word windows that fit the budget.
 
-    Word token counts are added up (minus the special tokens each count includes), which keeps this linear.
+    Windows are first sized by adding up per-word counts (linear, but words tokenize differently alone than in
+    context), then checked with a real count and halved until they fit.
     """
     specials = count_tokens("")
-    windows: list[tuple[int, int, int]] = []
-    w_start = w_end = -1
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+    windows: list[list[tuple[int, int]]] = [[]]
     total = 0
-    for m in _WORD.finditer(text, start, end):
-        n = max(1, count_tokens(m.group()) - specials)
-        if w_start >= 0 and total + n > budget - specials:
-            windows.append((w_start, w_end, total + specials))
-            w_start, total = -1, 0
-        if w_start < 0:
-            w_start = m.start()
-        w_end = m.end()
+    for w in words:
+        n = max(1, count_tokens(text[w[0] : w[1]]) - specials)
+        if windows[-1] and total + n > budget - specials:
+            windows.append([])
+            total = 0
+        windows[-1].append(w)
         total += n
-    if w_start >= 0:
-        windows.append((w_start, w_end, total + specials))
-    return windows
+    fitted: list[tuple[int, int, int]] = []
+    pending = [ws for ws in reversed(windows) if ws]
+    while pending:
+        ws = pending.pop()
+        n = count_tokens(text[ws[0][0] : ws[-1][1]])
+        if n <= budget or len(ws) == 1:
+            fitted.append((ws[0][0], ws[-1][1], n))
+        else:
+            half = len(ws) // 2
+            pending += [ws[half:], ws[:half]]
+    return fitted

@@ -46,8 +46,9 @@ def build_messages(question: str, hits: Sequence[Hit], language: str) -> list[di
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def stream_completion(settings: Settings, messages: list[dict]) -> Iterator[str]:
-    """Text deltas of a streamed chat completion; raises `LLMError` on any failure or after `llm_timeout` seconds."""
+def complete(settings: Settings, messages: list[dict], stream: bool = True) -> Iterator[str]:
+    """Text deltas of a chat completion (one piece when `stream` is false); raises `LLMError` on any failure or
+    after `llm_timeout` seconds."""
     import httpx
     import openai
 
@@ -59,15 +60,20 @@ def stream_completion(settings: Settings, messages: list[dict]) -> Iterator[str]
     )
     deadline = time.monotonic() + settings.llm_timeout
     try:
-        stream = client.chat.completions.create(
+        response = client.chat.completions.create(
             model=settings.llm_model,
             messages=messages,
-            stream=True,
+            stream=stream,
             temperature=0.1,
             max_tokens=settings.llm_max_tokens,
         )
-        with stream:
-            for event in stream:
+        if not stream:
+            if not response.choices:
+                raise LLMError("the language model returned no answer")
+            yield response.choices[0].message.content or ""
+            return
+        with response:
+            for event in response:
                 if time.monotonic() > deadline:
                     raise LLMError(f"the language model took longer than {settings.llm_timeout:g} s")
                 for choice in event.choices or ():

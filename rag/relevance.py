@@ -13,6 +13,11 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.schema import Hit
+from rag.terms import terms
+
+CORPUS_LANGUAGE = "de"  # word overlap is evidence only when question and articles share a language
+LEXICAL_BAND = 0.03
+MIN_SHARED_TERMS = 1 / 3
 
 # Generic news sentences across beats, written for this purpose (no corpus text): the "background" a question is
 # compared with.
@@ -55,9 +60,9 @@ REFERENCE_PASSAGES = (
 class RelevanceGate:
     """Scores how far a question's best passage stands out from the null model, and decides answerability."""
 
-    def __init__(self, embedder: Embedder, threshold: float):
+    def __init__(self, embedder: Embedder, thresholds: dict[str, float]):
         self.embedder = embedder
-        self.threshold = threshold
+        self.thresholds = thresholds  # per question language
 
     @cached_property
     def _references(self) -> np.ndarray:
@@ -67,7 +72,23 @@ class RelevanceGate:
         """The question's mean similarity to the reference passages."""
         return float(np.mean(self._references @ query_vector))
 
-    def relevant(self, query_vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
-        """The hits that stand out from the baseline by at least the threshold, best first."""
+    def relevant(self, question: str, query_vector: np.ndarray, hits: list[Hit], language: str) -> list[Hit]:
+        """The hits that stand out from the baseline by at least the language's threshold, best first.
+
+        A German question that only just passes must also share a third of its content words with the passage:
+        a passage on the same topic (football) but another event (a World Cup) sits in that band.
+        """
         base = self.baseline(query_vector)
-        return [h for h in hits if h.score - base >= self.threshold]
+        threshold = self.thresholds.get(language, max(self.thresholds.values()))
+        q_terms = set(terms(question)) if language == CORPUS_LANGUAGE else set()
+
+        def admitted(hit: Hit) -> bool:
+            relevance = hit.score - base
+            if relevance < threshold:
+                return False
+            if relevance >= threshold + LEXICAL_BAND or not q_terms:
+                return True
+            shared = q_terms & set(terms(hit.article.title + "\n" + hit.chunk.text))
+            return len(shared) >= MIN_SHARED_TERMS * len(q_terms)
+
+        return [h for h in hits if admitted(h)]

@@ -1,0 +1,103 @@
+"""A small real HTTP server speaking the OpenAI chat-completions protocol, scripted per test.
+
+`behaviour` decides the reply: "answer" (JSON or SSE stream, as the client asks), "hang" (accept, never answer),
+"error" (HTTP `status`), "break" (stream a first piece, then drop the connection).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeOpenAIServer:
+    def __init__(self):
+        self.reply = ""
+        self.behaviour = "answer"
+        self.status = 500
+        self.requests: list[dict] = []
+        self._stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                if server.behaviour == "hang":
+                    server._stop.wait(120)
+                    return
+                if server.behaviour == "error":
+                    payload = json.dumps({"error": {"message": "scripted failure", "type": "server_error"}}).encode()
+                    self.send_response(server.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if body.get("stream"):
+                    self._stream(body)
+                else:
+                    self._plain(body)
+
+            def _plain(self, body):
+                payload = json.dumps(
+                    {
+                        "id": "cmpl-test",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": server.reply}, "finish_reason": "stop"}
+                        ],
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _stream(self, body):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                pieces = [server.reply[i : i + 4] for i in range(0, len(server.reply), 4)]
+                for i, piece in enumerate(pieces):
+                    event = {
+                        "id": "cmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": body["model"],
+                        "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    }
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                    if server.behaviour == "break" and i == 1:
+                        self.wfile.write(b"data: {\"broken")  # half an event, then the connection drops
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -1,0 +1,60 @@
+"""Extractive answers (the offline default): quotes with [n], the right citation, refusals when off-topic."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEED
+from rag.llm import check_citations
+
+UNRELATED = [
+    "Wer gewann die Fußball-Weltmeisterschaft 2014?",
+    "Wie backe ich einen Apfelstrudel?",
+    "What is the capital of Australia?",
+    "Wie funktioniert eine Wärmepumpe?",
+]
+
+
+def test_extractive_answer_quotes_and_cites_the_seed(answerer):
+    answer = answerer.answer("Wie viele Pioniere will Nordkorea nach Kursk schicken?")
+    assert answer.answerable and answer.mode == "extractive" and answer.done
+    assert "6.000" in answer.text and "[1]" in answer.text
+    assert answer.text.startswith("Die Artikel sagen dazu")
+    first = answer.citations[0]
+    assert first.n == 1 and first.hit.article.article_id == SEED.name
+    assert "6.000 Pioniere" in first.quote
+    assert all(part in first.hit.article.text for part in first.quote.split(" … "))
+    markers = {int(m) for m in __import__("re").findall(r"\[(\d+)\]", answer.text)}
+    assert markers == {c.n for c in answer.citations}
+
+
+def test_english_question_gets_an_english_frame(answerer):
+    answer = answerer.answer("How many engineers will North Korea send to Kursk?")
+    assert answer.answerable and answer.text.startswith("The articles say")
+    assert "6.000" in answer.text and answer.citations[0].hit.article.article_id == SEED.name
+
+
+@pytest.mark.parametrize("question", UNRELATED)
+def test_unrelated_questions_are_refused(answerer, question):
+    answer = answerer.answer(question)
+    assert not answer.answerable and answer.citations == ()
+    assert "nicht" in answer.text or "not" in answer.text
+
+
+def test_answer_json_has_the_contract_keys(answerer):
+    data = answerer.answer("Wo traf Kim den russischen Außenminister?").to_json()
+    assert set(data) >= {"answer", "answerable", "mode", "citations"}
+    assert set(data["citations"][0]) >= {"n", "article_id", "source", "title", "date", "quote"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "final", "text", "cited"),
+    [
+        ("A [1]. B [9]. C [2].", True, "A [1]. B. C [2].", [1, 2]),
+        ("A [2, 1] und [0].", True, "A [2][1] und.", [2, 1]),
+        ("A [1] B [", False, "A [1] B ", [1]),
+        ("A [1] B [1", False, "A [1] B ", [1]),
+        ("Text ohne Quelle.", True, "Text ohne Quelle.", []),
+    ],
+)
+def test_check_citations_keeps_only_passages_sent(raw, final, text, cited):
+    assert check_citations(raw, 3, final) == (text, cited)

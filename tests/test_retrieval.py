@@ -1,0 +1,80 @@
+"""Retrieval over a real index: German and English questions find the right article first, with full metadata."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SEED
+
+SEED_QUESTIONS = [
+    "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?",
+    "Wo traf Kim Jong-un den russischen Außenminister?",
+    "How many North Korean soldiers were sent to Russia?",
+    "Which village in Donetsk did Russia claim to have captured?",
+]
+# (question, 10kGNAD row the answer is in)
+GNAD_QUESTIONS = [
+    ("Welches Kampfgas setzten Rebellen in Nordsyrien ein?", 4),
+    ("What chemical weapon was used in fighting near Aleppo?", 4),
+    ("Wie viele Insassen des notgelandeten Hubschraubers nahmen die Taliban als Geiseln?", 8),
+    ("Which countries are hit hardest by the Locky ransomware?", 9),
+    ("Wie viele Arbeiter haben laut Arbeitsklimaindex einen All-in-Vertrag?", 0),
+]
+
+
+def test_index_holds_every_article(indexed):
+    assert indexed.added == 13 and indexed.skipped == [] and indexed.chunks == indexed.chunks_total > 13
+
+
+@pytest.mark.parametrize("question", SEED_QUESTIONS)
+def test_seed_questions_find_the_seed_first(retriever, question):
+    hits = retriever.search(question, k=3)
+    assert hits[0].article.article_id == SEED.name
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert hits[0].score >= hits[-1].score
+
+
+@pytest.mark.parametrize(("question", "row"), GNAD_QUESTIONS)
+def test_news_questions_find_their_article_first(retriever, question, row):
+    assert retriever.search(question, k=5)[0].article.article_id == f"gnad_{row:04d}.txt"
+
+
+def test_hits_carry_full_article_metadata(retriever):
+    hit = retriever.search("Kim Lawrow Wonsan", k=1)[0]
+    a = hit.article
+    assert (a.title, a.date, a.agency) == ("Kim traf Lawrow in der Küstenstadt Wonsan", "2025-07", "APA/dpa/AFP")
+    assert a.source.endswith(SEED.name)
+    assert a.text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+    assert set(hit.to_json()) >= {"rank", "score", "article_id", "source", "title", "date", "text", "start", "end"}
+
+
+def test_one_article_does_not_fill_the_top_k_while_others_are_relevant(retriever):
+    hits = retriever.search("Russland Nordkorea Ukraine Krieg Soldaten", k=6)
+    per_article = [h.article.article_id for h in hits[:4]].count(SEED.name)
+    assert per_article <= retriever.settings.max_chunks_per_article
+    assert len({h.article.article_id for h in hits}) >= 3
+
+
+def test_single_relevant_article_still_fills_k_when_others_run_out():
+    from rag.retriever import rank_with_cap
+    from rag.schema import Article, Chunk
+    from rag.store import StoredChunk
+
+    art = Article("a", "T", "x" * 100, "a.txt")
+    other = Article("b", "U", "y" * 100, "b.txt")
+    cands = [StoredChunk(Chunk(f"a{i}", "a", i, "x", i, i + 1), art, 0.9 - i / 100) for i in range(4)]
+    cands.append(StoredChunk(Chunk("b0", "b", 0, "y", 0, 1), other, 0.5))
+    hits = rank_with_cap(cands, k=4, cap=2)
+    assert [h.chunk.chunk_id for h in hits] == ["a0", "a1", "b0", "a2"]
+
+
+def test_langchain_retriever_returns_documents_with_metadata(retriever):
+    from langchain_core.documents import Document
+
+    from rag import NewsRetriever
+
+    docs = NewsRetriever(retriever=retriever, k=2).invoke("Wie viele Pioniere schickt Nordkorea nach Kursk?")
+    assert len(docs) == 2 and all(isinstance(d, Document) for d in docs)
+    meta = docs[0].metadata
+    assert meta["article_id"] == SEED.name and meta["date"] == "2025-07"
+    assert {"title", "source", "start", "end", "score"} <= set(meta)
+    assert "6.000" in " ".join(d.page_content for d in docs)
