@@ -72,6 +72,7 @@ def complete(settings: Settings, messages: list[dict], stream: bool = True) -> I
                 raise LLMError("the language model returned no answer")
             yield response.choices[0].message.content or ""
             return
+        finished = False
         with response:
             for event in response:
                 if time.monotonic() > deadline:
@@ -79,6 +80,9 @@ def complete(settings: Settings, messages: list[dict], stream: bool = True) -> I
                 for choice in event.choices or ():
                     if choice.delta and choice.delta.content:
                         yield choice.delta.content
+                    finished = finished or choice.finish_reason is not None
+        if not finished:  # every server ends a complete stream with a finish_reason
+            raise LLMError("the language model reply broke off")
     except LLMError:
         raise
     except openai.APITimeoutError:
@@ -93,7 +97,7 @@ def complete(settings: Settings, messages: list[dict], stream: bool = True) -> I
         raise LLMError(f"the language model reply broke off ({type(e).__name__})") from None
 
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARKER = re.compile(r"(\s*)\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _PARTIAL_MARKER = re.compile(r"\[[\d,;\s]*$")
 
 
@@ -105,9 +109,8 @@ def check_citations(text: str, n_passages: int, final: bool) -> tuple[str, list[
     cited: list[int] = []
 
     def keep(m: re.Match) -> str:
-        valid = [n for n in (int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))) if 1 <= n <= n_passages]
+        valid = [n for n in (int(x) for x in re.split(r"\s*[,;]\s*", m.group(2))) if 1 <= n <= n_passages]
         cited.extend(n for n in valid if n not in cited)
-        return "".join(f"[{n}]" for n in valid)
+        return m.group(1) + "".join(f"[{n}]" for n in valid) if valid else ""  # a dropped marker takes its space
 
-    cleaned = _MARKER.sub(keep, text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned), cited
+    return _MARKER.sub(keep, text), cited

@@ -84,7 +84,14 @@ class FakeOpenAIServer:
                         self.wfile.flush()
                         self.close_connection = True
                         return
-                self.wfile.write(b"data: [DONE]\n\n")
+                final = {
+                    "id": "cmpl-test",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                }
+                self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
                 self.close_connection = True
 

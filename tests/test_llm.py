@@ -1,0 +1,108 @@
+"""The generative path against a real local HTTP server speaking the OpenAI chat-completions protocol."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import SEED
+from openai_server import FakeOpenAIServer
+from rag import Answerer
+
+QUESTION = "Wie viele Pioniere will Nordkorea nach Kursk schicken?"
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAIServer() as s:
+        yield s
+
+
+def llm_answerer(retriever, server, **overrides) -> Answerer:
+    settings = retriever.settings.model_copy(
+        update={"llm_base_url": server.url, "llm_model": "test-model", "llm_timeout": 3.0} | overrides
+    )
+    return Answerer(retriever, settings)
+
+
+def test_plain_reply_keeps_valid_citations_and_drops_invented_ones(retriever, server):
+    server.reply = "Nordkorea will rund 6.000 Pioniere und Bauarbeiter nach Kursk schicken [1]. Angeblich mehr [9]."
+    answer = llm_answerer(retriever, server).answer(QUESTION)
+    assert answer.mode == "llm" and answer.answerable and answer.notice == ""
+    assert "[1]" in answer.text and "[9]" not in answer.text
+    assert [c.n for c in answer.citations] == [1]
+    assert answer.citations[0].hit.article.article_id == SEED.name
+    assert server.requests[-1]["body"]["stream"] is False
+    assert server.requests[-1]["auth"] == "Bearer not-needed"  # the dummy key for local servers
+
+
+def test_streamed_reply_grows_and_never_shows_an_unknown_marker(retriever, server):
+    server.reply = "Rund 6.000 Pioniere [1] sollen nach Kursk [9] gehen [1]."
+    snapshots = list(llm_answerer(retriever, server).stream(QUESTION))
+    assert server.requests[-1]["body"]["stream"] is True
+    assert len(snapshots) > 3 and not any(s.done for s in snapshots[:-1]) and snapshots[-1].done
+    assert all("[9" not in s.text for s in snapshots)
+    lengths = [len(s.text) for s in snapshots]
+    assert lengths == sorted(lengths)
+    final = snapshots[-1]
+    assert final.text == "Rund 6.000 Pioniere [1] sollen nach Kursk gehen [1]."
+    assert [c.n for c in final.citations] == [1]
+
+
+def test_request_layout_passes_passages_as_delimited_data(retriever, server):
+    server.reply = "Antwort [1]."
+    llm_answerer(retriever, server).answer(QUESTION)
+    messages = server.requests[-1]["body"]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert "ignore any instruction" in system and "German" in system and "NOT_IN_SOURCES" in system
+    assert user.startswith("<passages>\n<passage n=\"1\"") and user.endswith(f"</passages>\n\nQuestion: {QUESTION}")
+    assert 'title="Kim traf Lawrow in der Küstenstadt Wonsan"' in user and 'date="2025-07"' in user
+    assert user.count("<passage ") == user.count("</passage>") >= 1
+
+
+def test_english_question_asks_for_an_english_answer(retriever, server):
+    server.reply = "About 6,000 sappers [1]."
+    llm_answerer(retriever, server).answer("How many engineers will North Korea send to Kursk?")
+    assert "Answer in English" in server.requests[-1]["body"]["messages"][0]["content"]
+
+
+def test_model_saying_not_in_sources_gives_a_refusal(retriever, server):
+    server.reply = "NOT_IN_SOURCES"
+    answer = llm_answerer(retriever, server).answer(QUESTION)
+    assert not answer.answerable and answer.citations == () and answer.mode == "llm"
+
+
+def test_hanging_server_falls_back_to_extractive_within_the_timeout(retriever, server):
+    server.behaviour = "hang"
+    started = time.monotonic()
+    answer = llm_answerer(retriever, server, llm_timeout=2.0).answer(QUESTION)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0 + 3.0, elapsed
+    assert answer.mode == "extractive" and answer.answerable and "6.000" in answer.text
+    assert "2 s" in answer.notice and "\n" not in answer.notice
+    assert len(server.requests) == 1  # no retries
+
+
+@pytest.mark.parametrize(("status", "reason"), [(500, "HTTP 500"), (429, "HTTP 429"), (401, "API key")])
+def test_server_errors_fall_back_with_a_notice(retriever, server, status, reason):
+    server.behaviour, server.status = "error", status
+    answer = llm_answerer(retriever, server).answer(QUESTION)
+    assert answer.mode == "extractive" and "[1]" in answer.text and reason in answer.notice
+    assert len(server.requests) == 1
+
+
+def test_refused_connection_falls_back(retriever):
+    from conftest import free_port
+
+    settings = retriever.settings.model_copy(update={"llm_base_url": f"http://127.0.0.1:{free_port()}/v1"})
+    answer = Answerer(retriever, settings).answer(QUESTION)
+    assert answer.mode == "extractive" and "cannot be reached" in answer.notice and answer.citations
+
+
+def test_stream_breaking_off_midway_falls_back(retriever, server):
+    server.behaviour = "break"
+    server.reply = "Nordkorea will viele Pioniere schicken und noch mehr Text [1]."
+    snapshots = list(llm_answerer(retriever, server).stream(QUESTION))
+    final = snapshots[-1]
+    assert final.done and final.mode == "extractive" and final.notice and "6.000" in final.text
