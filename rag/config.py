@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     )
     chunk_overlap_tokens: int = Field(default=50, ge=0, description="Approximate overlap between chunks.")
     top_k: int = Field(default=5, ge=1, le=50)
+    dense_weight: float = Field(
+        default=0.75, ge=0, le=1, description="Share of the dense side in hybrid fusion (the rest is BM25)."
+    )
     max_chunks_per_article: int = Field(default=2, ge=1, description="Cap of passages one article may fill in top k.")
     min_relevance: float | None = Field(
         default=None,

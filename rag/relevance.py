@@ -83,7 +83,7 @@ class RelevanceGate:
         q_terms = set(terms(question)) if language == CORPUS_LANGUAGE else set()
 
         def admitted(hit: Hit) -> bool:
-            relevance = hit.score - base
+            relevance = hit.similarity - base
             if relevance < threshold:
                 return False
             if relevance >= threshold + LEXICAL_BAND or not q_terms:

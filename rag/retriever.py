@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -52,18 +53,51 @@ class Retriever:
         query = query.strip()
         if not query:
             return []
-        cap = self.settings.max_chunks_per_article
-        candidates = self.store.query(self.query_vector(query), n=max(20, k * (cap + 2)))
-        return rank_with_cap(candidates, k, cap)
+        n = max(30, k * (self.settings.max_chunks_per_article + 2))
+        vector = self.query_vector(query)
+        fused = fuse(self.store.query(vector, n), self.store.keyword_query(query, n, vector), self.settings.dense_weight)
+        return rank_with_cap(fused, k, self.settings.max_chunks_per_article)
 
 
-def rank_with_cap(candidates: Sequence[StoredChunk], k: int, cap: int) -> list[Hit]:
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk with its fused score."""
+
+    stored: StoredChunk
+    score: float
+
+
+def fuse(dense: Sequence[StoredChunk], keyword: Sequence[tuple[StoredChunk, float]], dense_weight: float) -> list[Candidate]:
+    """Weighted sum of per-query min-max-normalized scores (cosine on the dense side, BM25 on the keyword side);
+    a chunk found by one side only gets 0 from the other. Chosen over RRF by measurement (see README)."""
+    sims = [c.similarity for c in dense]
+    lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
+    bm = [b for _, b in keyword]
+    klo, khi = (min(bm), max(bm)) if bm else (0.0, 1.0)
+
+    def norm(x: float, low: float, high: float) -> float:
+        return min(1.0, max(0.0, (x - low) / (high - low))) if high > low else 1.0
+
+    by_id: dict[str, tuple[StoredChunk, float, float]] = {c.chunk.chunk_id: (c, norm(c.similarity, lo, hi), 0.0) for c in dense}
+    for c, b in keyword:
+        prev = by_id.get(c.chunk.chunk_id)
+        d = prev[1] if prev else norm(c.similarity, lo, hi) if dense else 0.0
+        by_id[c.chunk.chunk_id] = (c, d, norm(b, klo, khi))
+    ranked = [Candidate(c, dense_weight * d + (1 - dense_weight) * kw) for c, d, kw in by_id.values()]
+    return sorted(ranked, key=lambda x: -x.score)
+
+
+def rank_with_cap(candidates: Sequence[Candidate], k: int, cap: int) -> list[Hit]:
     """The best `k` candidates with at most `cap` per article while other articles have candidates left; only
     when they run out does an article get more (a single relevant article still fills the list)."""
     per_article: dict[str, int] = {}
     first, overflow = [], []
     for c in candidates:
-        n = per_article[c.article.article_id] = per_article.get(c.article.article_id, 0) + 1
+        aid = c.stored.article.article_id
+        n = per_article[aid] = per_article.get(aid, 0) + 1
         (first if n <= cap else overflow).append(c)
     chosen = (first + overflow)[:k]
-    return [Hit(chunk=c.chunk, article=c.article, score=c.score, rank=i) for i, c in enumerate(chosen, 1)]
+    return [
+        Hit(chunk=c.stored.chunk, article=c.stored.article, score=c.score, rank=i, similarity=c.stored.similarity)
+        for i, c in enumerate(chosen, 1)
+    ]

@@ -48,18 +48,21 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its article and its relevance (cosine similarity for the dense side)."""
+    """A retrieved chunk with its article: `score` ranks (hybrid fusion, 0–1), `similarity` is the cosine of the
+    chunk's vector to the question's (what the answerability gate looks at)."""
 
     chunk: Chunk
     article: Article
     score: float
     rank: int
+    similarity: float = 0.0
 
     def to_json(self) -> dict:
         """The `search --json` shape of the fixed CLI contract."""
         return {
             "rank": self.rank,
             "score": round(self.score, 4),
+            "similarity": round(self.similarity, 4),
             "article_id": self.article.article_id,
             "source": self.article.source,
             "title": self.article.title,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.keyword import KeywordIndex
 from rag.schema import Article, Chunk
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
@@ -28,11 +29,11 @@ class IndexUnavailable(Exception):
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk as returned by a vector query, with its article and cosine similarity."""
+    """A stored chunk with its committed article and its cosine similarity to the query."""
 
     chunk: Chunk
     article: Article
-    score: float
+    similarity: float
 
 
 @lru_cache(maxsize=8)
@@ -45,6 +46,11 @@ def get_client(index_dir: str):
     return chromadb.PersistentClient(
         path=index_dir, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     )
+
+
+@lru_cache(maxsize=8)
+def _keyword_index(path: str) -> KeywordIndex:
+    return KeywordIndex(path)  # one connection per file and process, like the Chroma client
 
 
 def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
@@ -90,6 +96,7 @@ class Store:
         self.articles = self._client.get_or_create_collection(
             f"articles-{key}", configuration=space, embedding_function=None
         )
+        self.keyword = _keyword_index(str(Path(self.index_dir) / f"keyword-{key}.sqlite3"))
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -121,14 +128,28 @@ class Store:
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
-        ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+        sims = [1.0 - float(d) for d in res["distances"][0]]
+        return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims)
+
+    def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
+        """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
+        gets its cosine similarity to `vector` from its stored embedding."""
+        found = self.keyword.search(query, n)
+        if not found:
+            return []
+        got = self.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas", "embeddings"])
+        sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
+        stored = {c.chunk.chunk_id: c for c in self._committed(got["ids"], got["documents"], got["metadatas"], sims)}
+        return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
+
+    def _committed(self, ids, docs, metas, sims) -> list[StoredChunk]:
         articles = self.get_articles(m["article_id"] for m in metas)
         out = []
-        for cid, doc, meta, dist in zip(ids, docs, metas, dists):
+        for cid, doc, meta, sim in zip(ids, docs, metas, sims):
             article = articles.get(meta["article_id"])
             if article is None or article.content_hash != meta["content_hash"]:
                 continue  # a version being written or replaced: invisible until committed
-            out.append(StoredChunk(_chunk(cid, doc, meta), article, 1.0 - float(dist)))
+            out.append(StoredChunk(_chunk(cid, doc, meta), article, sim))
         return out
 
     def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
@@ -149,6 +170,7 @@ class Store:
                 documents=[c.text for c in chunks],
                 metadatas=[_chunk_meta(article, c) for c in chunks],
             )
+        self.keyword.add(article.article_id, article.content_hash, chunks, article.title)
         self.articles.upsert(
             ids=[article.article_id],
             embeddings=[_ARTICLE_VECTOR],
@@ -158,12 +180,14 @@ class Store:
         stale = old_ids - {c.chunk_id for c in chunks}
         if stale:
             self.chunks.delete(ids=sorted(stale))
+        self.keyword.keep_only(article.article_id, article.content_hash)
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
         """Remove articles: the record first (readers stop seeing them), then their chunks."""
         if article_ids:
             self.articles.delete(ids=list(article_ids))
             self.chunks.delete(where=_in("article_id", article_ids))
+            self.keyword.delete(article_ids)
 
     def delete_orphans(self) -> int:
         """Remove chunks whose article version is not the committed one (left by an interrupted write)."""
@@ -174,7 +198,7 @@ class Store:
         ]
         if orphans:
             self.chunks.delete(ids=orphans)
-        return len(orphans)
+        return len(orphans) + self.keyword.delete_orphans(committed)
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

@@ -30,6 +30,34 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(kept)
 
 
+MIN_COMPOUND_CHARS = 8
+MIN_SPLIT_CONFIDENCE = 0.5  # compound-split's score; below it splits are mostly wrong ("Regie|rung")
+
+
+def index_terms(text: str) -> list[str]:
+    """`terms` plus the parts of German compounds, so that "Flüchtlingskinder" meets "Kinder von Flüchtlingen"."""
+    out: list[str] = []
+    for word in words(text):
+        if word in _STOP:
+            continue
+        out.append(word.replace("ß", "ss"))
+        out.extend(_compound_parts(word))
+    return _stemmer().stemWords(out)
+
+
+@lru_cache(maxsize=65536)
+def _compound_parts(word: str) -> tuple[str, ...]:
+    if len(word) < MIN_COMPOUND_CHARS or not word.isalpha():
+        return ()
+    from compound_split import char_split
+
+    splits = char_split.split_compound(word)
+    if not splits or splits[0][0] < MIN_SPLIT_CONFIDENCE:
+        return ()
+    _, head, tail = splits[0]
+    return tuple(p.lower().replace("ß", "ss") for p in (head, tail) if len(p) >= 3)
+
+
 def question_language(text: str) -> str:
     """"de" or "en": whichever language's function words the text uses more (German wins ties, as the corpus is
     German). A library detector is overkill for telling two languages apart in a question."""

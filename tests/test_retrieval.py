@@ -55,14 +55,14 @@ def test_one_article_does_not_fill_the_top_k_while_others_are_relevant(retriever
 
 
 def test_single_relevant_article_still_fills_k_when_others_run_out():
-    from rag.retriever import rank_with_cap
+    from rag.retriever import Candidate, rank_with_cap
     from rag.schema import Article, Chunk
     from rag.store import StoredChunk
 
     art = Article("a", "T", "x" * 100, "a.txt")
     other = Article("b", "U", "y" * 100, "b.txt")
-    cands = [StoredChunk(Chunk(f"a{i}", "a", i, "x", i, i + 1), art, 0.9 - i / 100) for i in range(4)]
-    cands.append(StoredChunk(Chunk("b0", "b", 0, "y", 0, 1), other, 0.5))
+    cands = [Candidate(StoredChunk(Chunk(f"a{i}", "a", i, "x", i, i + 1), art, 0.9), 0.9 - i / 100) for i in range(4)]
+    cands.append(Candidate(StoredChunk(Chunk("b0", "b", 0, "y", 0, 1), other, 0.5), 0.5))
     hits = rank_with_cap(cands, k=4, cap=2)
     assert [h.chunk.chunk_id for h in hits] == ["a0", "a1", "b0", "a2"]
 
@@ -78,3 +78,30 @@ def test_langchain_retriever_returns_documents_with_metadata(retriever):
     assert meta["article_id"] == SEED.name and meta["date"] == "2025-07"
     assert {"title", "source", "start", "end", "score"} <= set(meta)
     assert "6.000" in " ".join(d.page_content for d in docs)
+
+
+def test_keyword_side_meets_compounds_and_stays_in_step(tmp_path):
+    from ingest.sync import sync
+    from conftest import make_settings
+    from rag import Retriever
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "kinder.txt").write_text(
+        "Schulen in Graz\n\nDie Stadt nimmt mehr Kinder von Flüchtlingen in ihre Schulen auf. Die Lehrer sind froh.", "utf-8"
+    )
+    (corpus / "wetter.txt").write_text("Wetter\n\nAm Wochenende regnet es in ganz Österreich. Es wird kühler.", "utf-8")
+    settings = make_settings(tmp_path / "ix")
+    sync([corpus], settings)
+    r = Retriever(settings)
+    found = r.store.keyword.search("Flüchtlingskinder", 5)
+    assert found and found[0][0].startswith("kinder.txt#")
+    assert r.search("Flüchtlingskinder", k=1)[0].article.article_id == "kinder.txt"
+
+    (corpus / "wetter.txt").write_text("Wetter\n\nSchnee in Tirol, die Pässe sind gesperrt.", "utf-8")
+    (corpus / "kinder.txt").unlink()
+    report = sync([corpus], settings)
+    assert (report.updated, report.removed) == (1, 1)
+    assert r.store.keyword.count() == r.store.counts()[1]  # no stale or missing keyword rows
+    assert r.store.keyword.search("Flüchtlingskinder", 5) == []
+    assert "Schnee in Tirol" in r.search("Schnee Tirol", k=1)[0].chunk.text

@@ -1,0 +1,82 @@
+"""The keyword (BM25) side of hybrid search: SQLite FTS5 over German-analyzed chunk text.
+
+Why FTS5 and not bm25s or a LangChain BM25Retriever: both of those rebuild their whole index to add one document;
+FTS5 (in Python's own sqlite3) is persisted, updated per article inside transactions, and survives a crash. Text is
+analyzed by `rag.terms.index_terms` (stemming, stop words, umlaut folding, compound parts) before it reaches FTS5,
+so FTS5 only has to split on spaces and rank with its built-in bm25().
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rag.schema import Chunk
+from rag.terms import index_terms
+
+_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
+    terms, chunk_id UNINDEXED, article_id UNINDEXED, content_hash UNINDEXED,
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '.,'"
+)
+"""
+
+
+class KeywordIndex:
+    """BM25 search over the passages of one index key; thread-safe, one connection per process."""
+
+    def __init__(self, path: Path | str):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
+        self._db.execute(_SCHEMA)
+
+    def add(self, article_id: str, content_hash: str, chunks: Sequence[Chunk], titles: str = "") -> None:
+        """Index the chunks of one article version (the title counts as part of every passage, as in the vectors)."""
+        rows = [(" ".join(index_terms(f"{titles}\n{c.text}")), c.chunk_id, article_id, content_hash) for c in chunks]
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM passages WHERE article_id = ? AND content_hash = ?", (article_id, content_hash))
+            self._db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?)", rows)
+
+    def keep_only(self, article_id: str, content_hash: str) -> None:
+        """Drop the passages of every other version of an article."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM passages WHERE article_id = ? AND content_hash != ?", (article_id, content_hash)
+            )
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        """Drop every passage of these articles."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM passages WHERE article_id = ?", [(a,) for a in article_ids])
+
+    def delete_orphans(self, committed: dict[str, str]) -> int:
+        """Drop passages whose (article, content hash) is not committed; returns how many."""
+        with self._lock:
+            rows = self._db.execute("SELECT rowid, article_id, content_hash FROM passages").fetchall()
+            orphans = [(rowid,) for rowid, aid, h in rows if committed.get(aid) != h]
+            if orphans:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany("DELETE FROM passages WHERE rowid = ?", orphans)
+        return len(orphans)
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score, higher is better) of the best `n` passages for the query's terms."""
+        query_terms = list(dict.fromkeys(index_terms(query)))
+        if not query_terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_id, bm25(passages) FROM passages WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
+                (match, n),
+            ).fetchall()
+        return [(cid, -score) for cid, score in rows]  # FTS5's bm25() is negative: lower is better
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
