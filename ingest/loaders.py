@@ -1,13 +1,15 @@
 """Turn article files into `Article`s: one loader per format, chosen by file extension.
 
 Every loader takes the file path and the `article_id` base (the path relative to the ingested folder) and returns
-the articles in the file. Problems are raised as `LoadError` with a reason a user can act on.
+the articles in the file (`Loaded`). A file that cannot be used at all raises `LoadError` with a reason a user can
+act on; a bad record in a JSON/JSONL file is reported in `Loaded.problems` while the good records load.
 """
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +18,14 @@ from rag.schema import Article
 
 class LoadError(Exception):
     """A file that cannot be turned into articles; the message says why."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The articles of one file, and the problems of records that could not be loaded (e.g. "line 3: …")."""
+
+    articles: list[Article]
+    problems: list[str] = field(default_factory=list)
 
 
 MAX_TITLE_CHARS = 200
@@ -68,7 +78,7 @@ def first_sentence_title(text: str) -> str:
     return title
 
 
-def load_txt(path: Path, base_id: str) -> list[Article]:
+def load_txt(path: Path, base_id: str) -> Loaded:
     """Plain text, either in the seed format (`date YYYY-MM Title`, blank line, `Von: …`, body) or headerless."""
     raw = read_text(path)
     lines = raw.splitlines()
@@ -89,10 +99,10 @@ def load_txt(path: Path, base_id: str) -> list[Article]:
     else:
         body = raw.strip()
         title = first_sentence_title(body)
-    return [_article(base_id, title, body, path, date=date, agency=agency)]
+    return Loaded([_article(base_id, title, body, path, date=date, agency=agency)])
 
 
-def load_md(path: Path, base_id: str) -> list[Article]:
+def load_md(path: Path, base_id: str) -> Loaded:
     """Markdown: optional front matter (`title:`, `date:`, `source:`, `url:`), title from the first `#` heading."""
     raw = read_text(path).strip()
     meta: dict[str, str] = {}
@@ -105,17 +115,19 @@ def load_md(path: Path, base_id: str) -> list[Article]:
     title = meta.get("title", "")
     if not title and (m := re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", raw, re.M)):
         title = m.group(1)
-    return [
-        _article(
-            base_id,
-            title or first_sentence_title(raw),
-            raw,
-            path,
-            date=normalize_date(meta.get("date")),
-            agency=meta.get("source", meta.get("author", "")),
-            url=meta.get("url", ""),
-        )
-    ]
+    return Loaded(
+        [
+            _article(
+                base_id,
+                title or first_sentence_title(raw),
+                raw,
+                path,
+                date=normalize_date(meta.get("date")),
+                agency=meta.get("source", meta.get("author", "")),
+                url=meta.get("url", ""),
+            )
+        ]
+    )
 
 
 _HTML_DATE_META = (
@@ -127,7 +139,7 @@ _HTML_DATE_META = (
 )
 
 
-def load_html(path: Path, base_id: str) -> list[Article]:
+def load_html(path: Path, base_id: str) -> Loaded:
     """HTML: the visible text only (no script, style or template), `<title>`, date and author metas when present."""
     from bs4 import BeautifulSoup
 
@@ -150,20 +162,25 @@ def load_html(path: Path, base_id: str) -> list[Article]:
     if not text:
         raise LoadError("no visible text in the HTML")
     agency = author.get("content", "") if author else ""
-    return [_article(base_id, title or first_sentence_title(text), text, path, date=date, agency=agency)]
+    return Loaded([_article(base_id, title or first_sentence_title(text), text, path, date=date, agency=agency)])
 
 
-def _records_to_articles(records: Iterator[tuple[int, object]], path: Path, base_id: str) -> list[Article]:
-    articles = []
-    for lineno, rec in records:
-        where = f"record at line {lineno}" if path.suffix.lower() == ".jsonl" else f"record {lineno}"
+def _records_to_articles(records: Iterator[tuple[str, object]], path: Path, base_id: str) -> Loaded:
+    """Articles from (where, record) pairs; a bad record becomes a problem naming where it is."""
+    loaded = Loaded([])
+    for n, (where, rec) in enumerate(records, 1):
+        if isinstance(rec, LoadError):
+            loaded.problems.append(f"{where}: {rec}")
+            continue
         if not isinstance(rec, dict):
-            raise LoadError(f"{where}: expected a JSON object")
+            loaded.problems.append(f"{where}: expected a JSON object")
+            continue
         text = str(rec.get("text") or "").strip()
         if not text:
-            raise LoadError(f"{where}: no 'text'")
-        article_id = str(rec.get("id") or rec.get("url") or f"{base_id}#{lineno}")
-        articles.append(
+            loaded.problems.append(f"{where}: no 'text'")
+            continue
+        article_id = str(rec.get("id") or rec.get("url") or f"{base_id}#{n}")
+        loaded.articles.append(
             _article(
                 article_id,
                 str(rec.get("title") or "").strip() or first_sentence_title(text),
@@ -174,30 +191,31 @@ def _records_to_articles(records: Iterator[tuple[int, object]], path: Path, base
                 url=str(rec.get("url") or ""),
             )
         )
-    return articles
+    if not loaded.articles and not loaded.problems:
+        raise LoadError("no records")
+    return loaded
 
 
-def load_json(path: Path, base_id: str) -> list[Article]:
+def load_json(path: Path, base_id: str) -> Loaded:
     """A JSON object or a list of objects with `text` and optional `title`, `date`, `source`, `url`, `id`."""
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise LoadError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     records = data if isinstance(data, list) else [data]
-    return _records_to_articles(enumerate(records, 1), path, base_id)
+    return _records_to_articles(((f"record {i}", r) for i, r in enumerate(records, 1)), path, base_id)
 
 
-def load_jsonl(path: Path, base_id: str) -> list[Article]:
-    """One JSON record per line, the fields of `load_json`."""
+def load_jsonl(path: Path, base_id: str) -> Loaded:
+    """One JSON record per line, the fields of `load_json`; a bad line is reported with its number."""
 
-    def records() -> Iterator[tuple[int, object]]:
+    def records() -> Iterator[tuple[str, object]]:
         for lineno, line in enumerate(read_text(path).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LoadError(f"invalid JSON at line {lineno}: {e.msg}") from None
+            if line.strip():
+                try:
+                    yield f"line {lineno}", json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield f"line {lineno}", LoadError(f"invalid JSON ({e.msg})")
 
     return _records_to_articles(records(), path, base_id)
 
@@ -208,7 +226,7 @@ def _article(article_id: str, title: str, text: str, path: Path, **meta: str) ->
     return Article(article_id=article_id, title=title.strip(), text=text, source=str(path), **meta)
 
 
-LOADERS: dict[str, Callable[[Path, str], list[Article]]] = {
+LOADERS: dict[str, Callable[[Path, str], Loaded]] = {
     ".txt": load_txt,
     ".md": load_md,
     ".markdown": load_md,
@@ -219,9 +237,13 @@ LOADERS: dict[str, Callable[[Path, str], list[Article]]] = {
 }
 
 
-def load_file(path: Path, base_id: str) -> list[Article]:
-    """Load one file with the loader for its extension."""
+def load_file(path: Path, base_id: str, max_bytes: int | None = None) -> Loaded:
+    """Load one file with the loader for its extension; files over `max_bytes` are refused before reading."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise LoadError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(LOADERS)}")
+    if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+        raise LoadError(
+            f"file is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.1f} MB (RAG_MAX_FILE_MB)"
+        )
     return loader(path, base_id)

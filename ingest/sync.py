@@ -69,7 +69,7 @@ def discover(paths: Sequence[Path]) -> Iterator[tuple[Path, Path | None, str | N
             yield path, None, "no such file or directory"
 
 
-def scan(paths: Sequence[Path]) -> _Scan:
+def scan(paths: Sequence[Path], max_bytes: int | None = None) -> _Scan:
     """Load every article under `paths`; problems become `skipped` entries and never stop the run."""
     paths = [Path(os.path.abspath(p)) for p in paths]  # absolute, but symlinks keep their own names
     articles: dict[str, Article] = {}
@@ -81,7 +81,7 @@ def scan(paths: Sequence[Path]) -> _Scan:
         if problem is None:
             base_id = (file.relative_to(root) if root else Path(file.name)).as_posix()
             try:
-                loaded = load_file(file, base_id)
+                loaded = load_file(file, base_id, max_bytes)
             except LoadError as e:
                 problem = str(e)
             except OSError as e:
@@ -89,7 +89,8 @@ def scan(paths: Sequence[Path]) -> _Scan:
             except Exception as e:  # a parser bug must cost one file, not the run
                 problem = f"{type(e).__name__}: {e}"
             else:
-                for article in loaded:
+                skipped.extend({"path": str(file), "reason": p} for p in loaded.problems)
+                for article in loaded.articles:
                     if (other := articles.get(article.article_id)) is not None:
                         skipped.append(
                             {"path": str(file), "reason": f"article id {article.article_id!r} already used by {other.source}"}
@@ -117,7 +118,7 @@ def sync(
     lock_timeout: float = 600.0,
 ) -> SyncReport:
     """Bring the index in line with `paths` (files or folders). `progress(n)` is called as articles are embedded."""
-    scanned = scan([Path(p) for p in paths])
+    scanned = scan([Path(p) for p in paths], int(settings.max_file_mb * 1_000_000))
     report = SyncReport(skipped=list(scanned.skipped))
     index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         default=300, ge=32, description="Upper bound of a chunk in model tokens (never above the model's window)."
     )
     chunk_overlap_tokens: int = Field(default=50, ge=0, description="Approximate overlap between chunks.")
+    max_file_mb: float = Field(default=20.0, gt=0, description="Article files larger than this are refused.")
     top_k: int = Field(default=5, ge=1, le=50)
     dense_weight: float = Field(
         default=0.75, ge=0, le=1, description="Share of the dense side in hybrid fusion (the rest is BM25)."

@@ -80,8 +80,16 @@ class Store:
     def __init__(self, index_dir: Path | str, key: str, create: bool = False):
         self.index_dir = str(Path(index_dir).resolve())
         self.key = key
-        self._client = get_client(self.index_dir)
-        names = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
+        if not create and not (Path(self.index_dir) / "chroma.sqlite3").exists():
+            raise IndexUnavailable(f"no index at {self.index_dir}; run `python -m ingest` first")
+        try:
+            self._client = get_client(self.index_dir)
+            names = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
+        except Exception as e:  # chromadb raises many types for a damaged or foreign database
+            raise IndexUnavailable(
+                f"the index at {self.index_dir} cannot be opened ({type(e).__name__}: {str(e)[:200]}); "
+                "delete the folder and run `python -m ingest` to rebuild it"
+            ) from None
         wanted = {f"chunks-{key}", f"articles-{key}"}
         if not create and not wanted <= names:
             others = sorted(n.removeprefix("articles-") for n in names if n.startswith("articles-"))

@@ -40,7 +40,7 @@ def embedder():
 
 
 def test_seed_chunks_fit_the_window_and_keep_offsets(embedder):
-    [article] = load_file(SEED, SEED.name)
+    [article] = load_file(SEED, SEED.name).articles
     chunks = chunk_article(article, embedder.count_tokens, 120, 30)
     assert len(chunks) >= 3
     for c in chunks:

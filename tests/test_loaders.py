@@ -10,7 +10,7 @@ from ingest.loaders import LoadError, load_file, normalize_date
 
 
 def test_seed_format_gives_date_title_agency_and_body():
-    [a] = load_file(SEED, SEED.name)
+    [a] = load_file(SEED, SEED.name).articles
     assert a.article_id == SEED.name
     assert a.date == "2025-07"
     assert a.title == "Kim traf Lawrow in der Küstenstadt Wonsan"
@@ -23,7 +23,7 @@ def test_seed_format_gives_date_title_agency_and_body():
 def test_headerless_txt_takes_first_line_as_title(tmp_path):
     p = tmp_path / "note.txt"
     p.write_text("Schneechaos in Tirol\n\nDer Verkehr stand still. Dr. Huber warnte.", encoding="utf-8")
-    [a] = load_file(p, "note.txt")
+    [a] = load_file(p, "note.txt").articles
     assert a.title == "Schneechaos in Tirol" and a.date == "" and "Dr. Huber" in a.text
 
 
@@ -31,7 +31,7 @@ def test_headerless_txt_with_long_first_line_takes_first_sentence(tmp_path):
     p = tmp_path / "long.txt"
     first = "Die Regierung hat am Montag ein umfangreiches Paket beschlossen, das " + "viele Maßnahmen " * 20 + "enthält."
     p.write_text(first + " Der zweite Satz folgt hier.", encoding="utf-8")
-    [a] = load_file(p, "long.txt")
+    [a] = load_file(p, "long.txt").articles
     assert a.title.startswith("Die Regierung hat am Montag") and "zweite Satz" not in a.title
     assert len(a.title) <= 202
 
@@ -39,7 +39,7 @@ def test_headerless_txt_with_long_first_line_takes_first_sentence(tmp_path):
 def test_markdown_front_matter_and_heading(tmp_path):
     p = tmp_path / "a.md"
     p.write_text("---\ndate: 2024-03-05\nsource: Reuters\nurl: https://example.org/a\n---\n# Titel hier\n\nText.", "utf-8")
-    [a] = load_file(p, "a.md")
+    [a] = load_file(p, "a.md").articles
     assert (a.title, a.date, a.agency, a.url) == ("Titel hier", "2024-03-05", "Reuters", "https://example.org/a")
 
 
@@ -52,7 +52,7 @@ def test_html_keeps_visible_text_only(tmp_path):
         </article></body></html>""",
         "utf-8",
     )
-    [a] = load_file(p, "a.html")
+    [a] = load_file(p, "a.html").articles
     assert a.title == "Hochwasser in Wien" and a.date == "2024-09-15"
     assert "Die Donau trat über die Ufer." in a.text
     assert "SCRIPTTEXT" not in a.text and "color" not in a.text and "Menü" not in a.text
@@ -67,7 +67,7 @@ def test_json_and_jsonl_records(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(records), "utf-8")
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in records), "utf-8")
     for name in ("a.json", "a.jsonl"):
-        arts = load_file(tmp_path / name, name)
+        arts = load_file(tmp_path / name, name).articles
         assert [a.article_id for a in arts] == ["r1", "https://x/2", f"{name}#3"]
         assert (arts[0].date, arts[0].agency, arts[0].title) == ("2023-01-02", "dpa", "Eins")
 
@@ -98,7 +98,7 @@ def test_truncated_json_names_the_line(tmp_path):
 def test_latin1_german_is_decoded(tmp_path):
     p = tmp_path / "alt.txt"
     p.write_bytes("Bürgermeister Müller eröffnet die Straße über den Fluss. Größere Änderungen folgen.".encode("latin-1"))
-    [a] = load_file(p, "alt.txt")
+    [a] = load_file(p, "alt.txt").articles
     assert "Müller" in a.text and "Straße" in a.text
 
 
@@ -115,3 +115,19 @@ def test_unsupported_extension(tmp_path):
 )
 def test_normalize_date(raw, iso):
     assert normalize_date(raw) == iso
+
+
+def test_jsonl_bad_line_is_reported_and_good_lines_load(tmp_path):
+    p = tmp_path / "mixed.jsonl"
+    p.write_text('{"id": "a", "text": "Erster."}\n{"id": "b", "te\n{"id": "c", "text": "Dritter."}\n{"id": "d"}\n', "utf-8")
+    loaded = load_file(p, "mixed.jsonl")
+    assert [a.article_id for a in loaded.articles] == ["a", "c"]
+    assert len(loaded.problems) == 2
+    assert loaded.problems[0].startswith("line 2: invalid JSON") and loaded.problems[1] == "line 4: no 'text'"
+
+
+def test_file_over_the_size_limit_is_refused_before_reading(tmp_path):
+    p = tmp_path / "big.txt"
+    p.write_text("Wort " * 300_000, "utf-8")
+    with pytest.raises(LoadError, match=r"1\.5 MB, over the limit of 1\.0 MB"):
+        load_file(p, "big.txt", max_bytes=1_000_000)

@@ -1,0 +1,131 @@
+"""Bad article files: each is skipped with its path and reason, good files of the run are indexed, and what was
+indexed before is kept."""
+from __future__ import annotations
+
+import os
+import zipfile
+
+import pytest
+
+from conftest import make_settings
+from ingest.sync import scan, sync
+
+GOOD = "Wahl in Graz\n\nBürgermeister Nagl gewann die Wahl in Graz deutlich. Die Grünen legten zu."
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, "utf-8")
+    return d
+
+
+def skipped_reason(report_or_scan, name: str) -> str:
+    [reason] = [s["reason"] for s in report_or_scan.skipped if os.path.basename(s["path"]) == name]
+    return reason
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.txt", b"  \n \t\n", "empty file"),
+        ("binary.txt", bytes(range(256)) * 4, "binary data"),
+        ("cut.json", b'[{"title": "A", "text": "x"}, {"ti', "invalid JSON at line 1"),
+        ("notes.pdf", b"%PDF-1.7", "unsupported file type '.pdf'"),
+    ],
+)
+def test_bad_file_is_skipped_with_its_reason(folder, name, content, reason):
+    (folder / name).write_bytes(content)
+    result = scan([folder])
+    assert reason in skipped_reason(result, name)
+    assert [a.article_id for a in result.articles] == ["good.txt"]
+
+
+def test_zip_named_md_is_refused(folder):
+    with zipfile.ZipFile(folder / "archive.md", "w") as z:
+        z.writestr("a.txt", "Inhalt " * 100)
+    assert "binary data" in skipped_reason(scan([folder]), "archive.md")
+
+
+def test_windows_1252_text_is_decoded(folder):
+    (folder / "alt.txt").write_bytes("Müller sagte: „Die Straße bleibt gesperrt.“ – 5 €".encode("cp1252"))
+    [article] = [a for a in scan([folder]).articles if a.article_id == "alt.txt"]
+    assert "Müller" in article.text and "„Die Straße bleibt gesperrt.“" in article.text and "€" in article.text
+
+
+def test_oversized_file_is_refused_with_the_limit(folder):
+    with (folder / "huge.txt").open("w", encoding="utf-8") as f:
+        for _ in range(30):
+            f.write("Ein sehr langer Text. " * 47_000 + "\n")  # ≈ 31 MB
+    result = scan([folder], max_bytes=20_000_000)
+    assert "over the limit of 20.0 MB (RAG_MAX_FILE_MB)" in skipped_reason(result, "huge.txt")
+
+
+def test_odd_file_names_are_fine(folder):
+    for name in ("mit Leerzeichen.txt", "Größe [Entwurf] (2).txt", "ü&ß#1.md"):
+        (folder / name).write_text(GOOD.replace("Graz", name), "utf-8")
+    result = scan([folder])
+    assert result.skipped == []
+    assert {a.article_id for a in result.articles} >= {"mit Leerzeichen.txt", "Größe [Entwurf] (2).txt", "ü&ß#1.md"}
+
+
+def test_dangling_link_and_symlink_loops_do_not_hang(folder):
+    (folder / "gone.txt").symlink_to(folder / "deleted-meanwhile.txt")  # a file that vanished
+    (folder / "loop-a.txt").symlink_to(folder / "loop-b.txt")
+    (folder / "loop-b.txt").symlink_to(folder / "loop-a.txt")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)  # a directory loop
+    result = scan([folder])
+    assert "cannot read" in skipped_reason(result, "gone.txt")
+    assert "cannot read" in skipped_reason(result, "loop-a.txt")
+    assert [a.article_id for a in result.articles] == ["good.txt"]
+
+
+def test_good_files_indexed_and_earlier_articles_kept_when_a_file_breaks(tmp_path, folder):
+    settings = make_settings(tmp_path / "index")
+    (folder / "keep.txt").write_text("Hochwasser\n\nDie Donau trat bei Krems über die Ufer.", "utf-8")
+    first = sync([folder], settings)
+    assert first.added == 2 and first.skipped == []
+
+    (folder / "keep.txt").write_bytes(b"\x00\x00broken now")  # the file is damaged on disk
+    (folder / "new.txt").write_text("Neu\n\nIn Linz eröffnet eine neue Brücke.", "utf-8")
+    (folder / "page.html").write_text(
+        "<html><head><title>Seite</title><script>var stolen = 'GEHEIMWORT';</script></head>"
+        "<body><p>Ein Festival in Wels.</p><script>alert('GEHEIMWORT')</script></body></html>",
+        "utf-8",
+    )
+    second = sync([folder], settings)
+    assert (second.added, second.removed, second.unchanged) == (2, 0, 1)
+    assert "binary data" in skipped_reason(second, "keep.txt")
+    from rag import Retriever
+
+    r = Retriever(settings)
+    assert r.search("Donau Krems Hochwasser", k=1)[0].article.article_id == "keep.txt"  # the old version stays
+    assert r.store.keyword.search("Geheimwort", 5) == []
+    assert all("GEHEIMWORT" not in h.chunk.text for h in r.search("GEHEIMWORT stolen alert", k=5))
+
+
+def test_corrupted_index_gives_a_message(tmp_path):
+    from rag import Retriever
+    from rag.store import IndexUnavailable
+
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexUnavailable, match="cannot be opened"):
+        Retriever(make_settings(index)).search("Graz")
+
+
+def test_second_writer_waits_then_reports_the_lock(tmp_path, folder):
+    from filelock import FileLock
+
+    from ingest.sync import IngestError
+
+    settings = make_settings(tmp_path / "index")
+    settings.index_dir.mkdir()
+    with FileLock(settings.index_dir / "ingest.lock"):
+        with pytest.raises(IngestError, match="another ingest still holds .*ingest.lock after 0.5 s"):
+            sync([folder], settings, lock_timeout=0.5)
+    assert sync([folder], settings).added == 1  # once the lock is free, the run proceeds
