@@ -86,7 +86,9 @@ def build_app(answerer: Answerer | None = None) -> gr.Blocks:
 def main(settings: Settings | None = None) -> None:
     """Serve the page on the configured loopback address and port."""
     settings = settings or get_settings()
-    build_app(Answerer(settings=settings)).launch(server_name=settings.host, server_port=settings.port)
+    build_app(Answerer(settings=settings)).launch(
+        server_name=settings.host, server_port=settings.port, auth=settings.auth_pair
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from functools import cached_property
 
 from rag.config import Settings
 from rag.extractive import best_quotes
+from rag.filters import SearchFilter
+from rag.followup import standalone_question
 from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, complete
 from rag.relevance import RelevanceGate
 from rag.retriever import Retriever
@@ -62,19 +64,24 @@ class Answerer:
         )
         return RelevanceGate(self.retriever.embedder, thresholds)
 
-    def answer(self, question: str) -> Answer:
-        """The complete answer."""
-        *_, last = self._answers(question, stream=False)
+    def answer(self, question: str, previous: Sequence[str] = (), filters: SearchFilter | None = None) -> Answer:
+        """The complete answer. `previous`: the user's earlier questions in this conversation, oldest first."""
+        *_, last = self._answers(question, previous, filters, stream=False)
         return last
 
-    def stream(self, question: str) -> Iterator[Answer]:
+    def stream(
+        self, question: str, previous: Sequence[str] = (), filters: SearchFilter | None = None
+    ) -> Iterator[Answer]:
         """Snapshots of the answer as it grows (LLM mode); the last one has `done=True`."""
-        return self._answers(question, stream=True)
+        return self._answers(question, previous, filters, stream=True)
 
-    def _answers(self, question: str, stream: bool) -> Iterator[Answer]:
+    def _answers(
+        self, question: str, previous: Sequence[str], filters: SearchFilter | None, stream: bool
+    ) -> Iterator[Answer]:
         lang = question_language(question)
-        hits = self.retriever.search(question)
-        relevant = self.gate.relevant(question, self.retriever.query_vector(question), hits, lang) if hits else []
+        query = standalone_question(question, previous, self.settings)
+        hits = self.retriever.search(query, filters=filters)
+        relevant = self.gate.relevant(query, self.retriever.query_vector(query), hits, lang) if hits else []
         if not relevant:
             yield self._refusal(lang, hits)
             return
@@ -82,7 +89,7 @@ class Answerer:
             yield self._extractive(question, relevant, lang)
             return
         try:
-            yield from self._generate(question, relevant, lang, stream)
+            yield from self._generate(query, relevant, lang, stream)
         except LLMError as e:
             notice = MESSAGES[lang]["llm_failed"].format(reason=str(e))
             yield self._extractive(question, relevant, lang, notice=notice)

@@ -5,7 +5,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +47,21 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before the LLM path gives up and falls back.")
     llm_max_tokens: int = 700
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="Loopback by default; set RAG_AUTH before exposing it.")
     port: int = 7860
+    auth: str | None = Field(default=None, description="`user:password` to require a login on the page.")
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_has_user_and_password(cls, value: str | None) -> str | None:
+        if value is not None and (":" not in value or not value.split(":", 1)[0] or not value.split(":", 1)[1]):
+            raise ValueError("RAG_AUTH must look like user:password")
+        return value
+
+    @property
+    def auth_pair(self) -> tuple[str, str] | None:
+        """(user, password) for Gradio's login, or None."""
+        return tuple(self.auth.split(":", 1)) if self.auth else None
 
     @property
     def llm_enabled(self) -> bool:

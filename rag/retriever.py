@@ -10,6 +10,7 @@ import numpy as np
 
 from rag.config import Settings, get_settings
 from rag.embeddings import Embedder, get_embedder
+from rag.filters import SearchFilter
 from rag.schema import Hit
 from rag.store import Store, StoredChunk, index_key
 
@@ -46,7 +47,7 @@ class Retriever:
     def _query_vectors(self):
         return lru_cache(maxsize=256)(self.embedder.embed_query)
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: SearchFilter | None = None) -> list[Hit]:
         """The top `k` passages for `query`, best first; one long article does not crowd out others
         (see `rank_with_cap`)."""
         k = k or self.settings.top_k
@@ -55,7 +56,11 @@ class Retriever:
             return []
         n = max(30, k * (self.settings.max_chunks_per_article + 2))
         vector = self.query_vector(query)
-        fused = fuse(self.store.query(vector, n), self.store.keyword_query(query, n, vector), self.settings.dense_weight)
+        dense = self.store.query(vector, n, where=filters.where() if filters else None)
+        keyword = self.store.keyword_query(query, n, vector)
+        if filters:
+            keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
+        fused = fuse(dense, keyword, self.settings.dense_weight)
         return rank_with_cap(fused, k, self.settings.max_chunks_per_article)
 
 

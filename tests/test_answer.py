@@ -58,3 +58,33 @@ def test_answer_json_has_the_contract_keys(answerer):
 )
 def test_check_citations_keeps_only_passages_sent(raw, final, text, cited):
     assert check_citations(raw, 3, final) == (text, cited)
+
+
+def test_follow_up_without_llm_is_searched_with_the_previous_question(answerer):
+    from rag.followup import standalone_question
+
+    previous = ["Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?"]
+    query = standalone_question("Und wie viele Bauarbeiter?", previous, answerer.settings)
+    assert query == previous[0] + " Und wie viele Bauarbeiter?"
+    assert answerer.retriever.search(query, k=1)[0].article.article_id == SEED.name
+    answer = answerer.answer("Und wie viele Bauarbeiter?", previous=previous)
+    assert answer.answerable and "Bauarbeiter" in answer.citations[0].quote and "6.000" in answer.text
+    # a standalone question is left alone
+    assert standalone_question("Welche Chemikalie setzten Rebellen in Syrien ein?", previous, answerer.settings) == (
+        "Welche Chemikalie setzten Rebellen in Syrien ein?"
+    )
+
+
+def test_date_and_source_filters_narrow_retrieval(answerer):
+    from rag.filters import SearchFilter
+
+    question = "Wie viele Pioniere will Nordkorea nach Kursk schicken?"
+    july = SearchFilter(date_from="2025-07-01", date_to="2025-07-31", agencies=("APA/dpa/AFP",))
+    assert {h.article.article_id for h in answerer.retriever.search(question, filters=july)} == {SEED.name}
+    before = SearchFilter(date_to="2025-06")
+    assert all(h.article.article_id != SEED.name for h in answerer.retriever.search(question, filters=before))
+    refused = answerer.answer(question, filters=before)
+    assert not refused.answerable and refused.citations == ()
+    assert answerer.retriever.search(question, filters=SearchFilter(agencies=("Reuters",))) == []
+    with pytest.raises(ValueError, match="not a date"):
+        SearchFilter(date_from="gestern")

@@ -1,0 +1,48 @@
+"""Follow-up questions ("Und wie viele Bauarbeiter?") made standalone before retrieval."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rag.config import Settings
+from rag.llm import LLMError, complete
+from rag.terms import words
+
+_OPENERS = ("und ", "and ", "aber ", "but ", "what about", "how about", "was ist mit", "wie ist es mit", "auch ")
+_REFERRING = {
+    "er", "sie", "es", "ihm", "ihn", "ihr", "ihre", "ihren", "sein", "seine", "dort", "da", "damals", "dies", "diese",
+    "dieser", "dieses", "davon", "dabei", "dazu", "he", "she", "it", "they", "them", "their", "there", "this", "that",
+    "those", "these",
+}
+MAX_SHORT_WORDS = 5
+
+REWRITE_PROMPT = (
+    "Rewrite the user's last question as one standalone question that can be understood without the conversation, "
+    "in the language of that question. Reply with the question only."
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before: it opens like a continuation, is very short, or refers back."""
+    q = question.strip().lower()
+    ws = words(q)
+    return q.startswith(_OPENERS) or len(ws) <= MAX_SHORT_WORDS or any(w in _REFERRING for w in ws)
+
+
+def standalone_question(question: str, previous: Sequence[str], settings: Settings) -> str:
+    """The question to retrieve with. With an LLM, it rewrites follow-ups from the conversation; without one (or if
+    it fails), a follow-up is searched together with the previous question."""
+    if not previous or not is_follow_up(question):
+        return question
+    if settings.llm_enabled:
+        conversation = "\n".join(f"User: {q}" for q in previous[-3:])
+        messages = [
+            {"role": "system", "content": REWRITE_PROMPT},
+            {"role": "user", "content": f"{conversation}\nUser (last question): {question}"},
+        ]
+        try:
+            rewritten = "".join(complete(settings, messages, stream=False)).strip()
+            if rewritten and len(rewritten) < 500:
+                return rewritten
+        except LLMError:
+            pass
+    return f"{previous[-1]} {question}"
