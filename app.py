@@ -1,14 +1,18 @@
 """The Gradio chat page: `python app.py` serves it on 127.0.0.1:${RAG_PORT:-7860} over RAG_INDEX_DIR.
 
-Presentation only: everything it shows comes from `rag`; article text is escaped before it reaches the page.
+Presentation only: everything it shows comes from `rag` (and uploads go through `ingest`). Article text is data:
+every title, passage and article body is HTML-escaped before it reaches the page.
 """
 from __future__ import annotations
 
 import html
-from pathlib import Path
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from rag import Answer, Answerer, Settings, get_settings, prepare_environment
+from rag.filters import SearchFilter
+from rag.schema import Citation
 from rag.store import IndexUnavailable
 
 prepare_environment()
@@ -16,79 +20,278 @@ prepare_environment()
 import gradio as gr  # noqa: E402  (after analytics are switched off)
 
 LABELS = {
-    "title": "Nachrichten-Assistent",
-    "mode_llm": "Modus: Sprachmodell ({model}) mit Quellenangaben",
-    "mode_extractive": "Modus: extraktiv (kein Sprachmodell konfiguriert) – Antworten zitieren die Artikel wörtlich",
-    "status": "{articles} Artikel, {chunks} Passagen · Einbettungsmodell: {model}",
-    "sources": "Quellen",
-    "undated": "ohne Datum",
-    "placeholder": "Frage zu den Artikeln stellen …",
+    "de": {
+        "title": "Nachrichten-Assistent",
+        "mode_llm": "Modus: Sprachmodell ({model}) mit Quellenangaben",
+        "mode_extractive": "Modus: extraktiv (kein Sprachmodell konfiguriert) – Antworten zitieren die Artikel wörtlich",
+        "status": "{articles} Artikel, {chunks} Passagen · letzte Aktualisierung: {updated} · Einbettungsmodell: {model}",
+        "never": "unbekannt",
+        "sources": "Quellen",
+        "undated": "ohne Datum",
+        "placeholder": "Frage zu den Artikeln stellen …",
+        "filters": "Filter",
+        "date_from": "Von (JJJJ-MM-TT)",
+        "date_to": "Bis (JJJJ-MM-TT)",
+        "agencies": "Quelle",
+        "open_article": "Ganzen Artikel öffnen",
+        "no_sources": "Die Quellen der Antwort erscheinen hier.",
+        "upload": "Artikel hochladen (.txt, .md, .html, .json, .jsonl)",
+        "upload_button": "Hochladen und indexieren",
+        "uploaded": "{n} Datei(en) gespeichert und indexiert ({added} neu, {updated} aktualisiert).",
+        "rejected": "Abgelehnt: {name} – {reason}",
+        "bad_filter": "Ungültiger Filter: {error}",
+        "example": "Was berichten die Artikel über „{title}“?",
+        "examples": "Beispielfragen",
+    },
+    "en": {
+        "title": "News assistant",
+        "mode_llm": "Mode: language model ({model}) with citations",
+        "mode_extractive": "Mode: extractive (no language model configured) – answers quote the articles verbatim",
+        "status": "{articles} articles, {chunks} passages · last update: {updated} · embedding model: {model}",
+        "never": "unknown",
+        "sources": "Sources",
+        "undated": "undated",
+        "placeholder": "Ask about the articles …",
+        "filters": "Filters",
+        "date_from": "From (YYYY-MM-DD)",
+        "date_to": "To (YYYY-MM-DD)",
+        "agencies": "Source",
+        "open_article": "Open the whole article",
+        "no_sources": "The sources of an answer appear here.",
+        "upload": "Upload articles (.txt, .md, .html, .json, .jsonl)",
+        "upload_button": "Upload and index",
+        "uploaded": "{n} file(s) saved and indexed ({added} new, {updated} updated).",
+        "rejected": "Rejected: {name} – {reason}",
+        "bad_filter": "Invalid filter: {error}",
+        "example": "What do the articles report about “{title}”?",
+        "examples": "Example questions",
+    },
 }
 
+CSS = """
+#sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; margin-bottom: 8px; }
+#sources .source.active { outline: 3px solid var(--color-accent); }
+#sources mark { background: #ffe58a; color: inherit; }
+#sources .article { white-space: pre-wrap; max-height: 420px; overflow-y: auto; }
+@media (max-width: 720px) { #layout { flex-direction: column; } }
+"""
 
-def format_answer(answer: Answer) -> str:
-    """The answer as Markdown: the text, an optional notice, then its numbered sources with the quoted passage."""
-    parts = []
-    if answer.notice:
-        parts.append(f"*{_escape(answer.notice)}*")
-    parts.append(_escape(answer.text).replace("\n", "  \n"))
+# Our own script (article content never runs): a click on a citation [n] in the chat shows source n.
+HEAD = """<script>
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a[href^="#src-"]');
+  if (!link) return;
+  event.preventDefault();
+  const target = document.getElementById(link.getAttribute('href').slice(1));
+  if (!target) return;
+  document.querySelectorAll('#sources .source.active').forEach((el) => el.classList.remove('active'));
+  target.classList.add('active');
+  target.scrollIntoView({behavior: 'smooth', block: 'center'});
+}, true);
+</script>"""
+
+
+def esc(text: str) -> str:
+    """Article text as inert HTML (and no Markdown link either)."""
+    return html.escape(text, quote=True).replace("](", "]&#40;")
+
+
+def format_answer(answer: Answer, labels: dict) -> str:
+    """The answer as Markdown: a notice, the text with each [n] linked to its source, then the numbered sources."""
+    parts = [f"*{esc(answer.notice)}*"] if answer.notice else []
+    known = {c.n for c in answer.citations}
+    text = re.sub(r"\[(\d+)\]", lambda m: f"[[{m[1]}]](#src-{m[1]})" if int(m[1]) in known else m[0], esc(answer.text))
+    parts.append(text.replace("\n", "  \n"))
     if answer.citations and answer.done:
-        lines = [f"**{LABELS['sources']}**"]
+        lines = [f"**{labels['sources']}**"]
         for c in answer.citations:
             a = c.hit.article
-            meta = " · ".join(_escape(x) for x in (a.date or LABELS["undated"], a.agency, Path(a.source).name) if x)
-            quote = _escape(c.quote if len(c.quote) <= 400 else c.quote[:400].rsplit(" ", 1)[0] + " …")
-            lines.append(f"[{c.n}] **{_escape(a.title)}** — {meta}  \n> {quote}")
+            meta = " · ".join(esc(x) for x in (a.date or labels["undated"], a.agency, Path(a.source).name) if x)
+            quote = c.quote if len(c.quote) <= 400 else c.quote[:400].rsplit(" ", 1)[0] + " …"
+            lines.append(f"[{c.n}] **{esc(a.title)}** — {meta}  \n> {esc(quote)}")
         parts.append("\n\n".join(lines))
     return "\n\n".join(parts)
 
 
-def _escape(text: str) -> str:
-    # Article text is data: no HTML from it may reach the page, and no Markdown link either.
-    return html.escape(text, quote=True).replace("](", "]&#40;")
+def quote_spans(citation: Citation) -> list[tuple[int, int]]:
+    """Where the quoted words sit in the article (each quoted sentence, else the whole passage)."""
+    text, chunk = citation.hit.article.text, citation.hit.chunk
+    spans = []
+    for part in citation.quote.split(" … "):
+        at = text.find(part, max(0, chunk.start - 1))
+        if part and at >= 0:
+            spans.append((at, at + len(part)))
+    return sorted(spans) or [(chunk.start, chunk.end)]
 
 
-def status_text(answerer: Answerer) -> str:
-    """One line on the index and the answering mode."""
+def marked(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+    """text[start:end], escaped, with the spans wrapped in <mark>."""
+    end = len(text) if end is None else end
+    out, pos = [], start
+    for s, e in spans:
+        s, e = max(s, pos), min(e, end)
+        if s >= e:
+            continue
+        out += [esc(text[pos:s]), "<mark>", esc(text[s:e]), "</mark>"]
+        pos = e
+    out.append(esc(text[pos:end]))
+    return "".join(out)
+
+
+def sources_html(answer: Answer | None, labels: dict) -> str:
+    """The sources panel: per citation its article, the passage in context with the quote marked, and the whole
+    article (with the quote marked) behind a disclosure."""
+    if answer is None or not answer.citations:
+        return f"<p class='empty'>{esc(labels['no_sources'])}</p>"
+    blocks = []
+    for c in answer.citations:
+        a = c.hit.article
+        spans = quote_spans(c)
+        lo = max(0, spans[0][0] - 300)
+        hi = min(len(a.text), spans[-1][1] + 300)
+        context = ("… " if lo else "") + marked(a.text, spans, lo, hi) + (" …" if hi < len(a.text) else "")
+        meta = " · ".join(esc(x) for x in (a.date or labels["undated"], a.agency) if x)
+        blocks.append(
+            f"<div class='source' id='src-{c.n}'><div><b>[{c.n}] {esc(a.title)}</b><br><small>{meta}</small></div>"
+            f"<p class='passage'>{context}</p>"
+            f"<details id='article-{c.n}'><summary>{esc(labels['open_article'])}</summary>"
+            f"<div class='article'>{marked(a.text, spans)}</div></details></div>"
+        )
+    return "\n".join(blocks)
+
+
+def status_text(answerer: Answerer, labels: dict) -> str:
+    """Index size, last update, model and answering mode."""
     s = answerer.settings
-    mode = LABELS["mode_llm"].format(model=s.llm_model) if s.llm_enabled else LABELS["mode_extractive"]
+    mode = labels["mode_llm"].format(model=esc(s.llm_model)) if s.llm_enabled else labels["mode_extractive"]
     try:
-        articles, chunks = answerer.retriever.store.counts()
-        index = LABELS["status"].format(articles=articles, chunks=chunks, model=s.embed_model)
+        store = answerer.retriever.store
+        articles, chunks = store.counts()
+        updated = store.last_update() or labels["never"]
+        index = labels["status"].format(articles=articles, chunks=chunks, updated=updated, model=esc(s.embed_model))
     except IndexUnavailable as e:
-        index = str(e)
+        index = esc(str(e))
     return f"{mode}  \n{index}"
 
 
-def build_app(answerer: Answerer | None = None) -> gr.Blocks:
+def example_questions(answerer: Answerer, labels: dict, n: int = 3) -> list[str]:
+    """Questions about the newest articles in the index."""
+    try:
+        manifest = answerer.retriever.store.manifest()
+    except IndexUnavailable:
+        return []
+    newest = sorted(manifest.values(), key=lambda m: m.get("date", ""), reverse=True)
+    return [labels["example"].format(title=m["title"]) for m in newest[:n] if m.get("title")]
+
+
+def build_app(answerer: Answerer | None = None, language: str | None = None) -> gr.Blocks:
     """The page, wired to `answerer` (default: the configured index and model)."""
     answerer = answerer or Answerer()
+    settings = answerer.settings
+    labels = LABELS.get(language or settings.ui_language, LABELS["de"])
 
-    def chat(message: str, history: list) -> Iterator[str]:
+    def agencies() -> list[str]:
         try:
-            for answer in answerer.stream(message):
-                yield format_answer(answer)
-        except IndexUnavailable as e:
-            yield str(e)
+            return answerer.retriever.store.agencies()
+        except IndexUnavailable:
+            return []
 
-    with gr.Blocks(title=LABELS["title"]) as demo:
-        gr.Markdown(f"## {LABELS['title']}")
-        gr.Markdown(status_text(answerer), elem_id="status")
-        gr.ChatInterface(
-            chat,
-            api_name="chat",
-            textbox=gr.Textbox(placeholder=LABELS["placeholder"], submit_btn=True),
-            chatbot=gr.Chatbot(sanitize_html=True, render_markdown=True, height=560),
-        )
+    def respond(message: str, history: list, date_from: str, date_to: str, sources: list[str] | None):
+        previous = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+        try:
+            filters = SearchFilter((date_from or "").strip(), (date_to or "").strip(), tuple(sources or ()))
+        except ValueError as e:
+            yield labels["bad_filter"].format(error=esc(str(e))), sources_html(None, labels)
+            return
+        try:
+            answer = None
+            for answer in answerer.stream(message, previous, filters):
+                yield format_answer(answer, labels), sources_html(answer if answer.done else None, labels)
+        except IndexUnavailable as e:
+            yield esc(str(e)), sources_html(None, labels)
+
+    def upload(files: list[str] | None):
+        from ingest.uploads import save_and_index
+
+        pairs = [(Path(f).name, Path(f)) for f in files or []]
+        result = save_and_index(pairs, settings)
+        lines = [labels["rejected"].format(name=esc(r["name"]), reason=esc(r["reason"])) for r in result.rejected]
+        if result.report:
+            r = result.report
+            lines.insert(0, labels["uploaded"].format(n=len(result.saved), added=r.added, updated=r.updated))
+        return "  \n".join(lines), status_text(answerer, labels), gr.update(choices=agencies()), None
+
+    def search(query: str, k: int = 5) -> list[dict]:
+        """The passages that best match `query` (the `rag search --json` shape)."""
+        return [h.to_json() for h in answerer.retriever.search(query, k=int(k))]
+
+    def article(article_id: str) -> dict:
+        """One indexed article: its metadata and whole text."""
+        found = answerer.retriever.store.get_articles([article_id]).get(article_id)
+        if found is None:
+            return {"error": f"no article {article_id!r}"}
+        return {"article_id": found.article_id, "title": found.title, "date": found.date, "agency": found.agency,
+                "source": found.source, "url": found.url, "text": found.text}
+
+    with gr.Blocks(title=labels["title"]) as demo:
+        gr.Markdown(f"## {esc(labels['title'])}")
+        status = gr.Markdown(status_text(answerer, labels), elem_id="status")
+        with gr.Row(elem_id="layout", equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                with gr.Accordion(labels["filters"], open=False):
+                    with gr.Row():
+                        date_from = gr.Textbox("", label=labels["date_from"], elem_id="date-from", min_width=140)
+                        date_to = gr.Textbox("", label=labels["date_to"], elem_id="date-to", min_width=140)
+                    source_filter = gr.Dropdown(
+                        choices=agencies(), value=[], multiselect=True, label=labels["agencies"], elem_id="agency-filter"
+                    )
+                sources = gr.HTML(sources_html(None, labels), elem_id="sources", render=False)
+                examples = example_questions(answerer, labels)
+                gr.ChatInterface(
+                    respond,
+                    api_name="chat",
+                    chatbot=gr.Chatbot(elem_id="chat", sanitize_html=True, height=520, label=labels["title"]),
+                    textbox=gr.Textbox(placeholder=labels["placeholder"], submit_btn=True, elem_id="question"),
+                    additional_inputs=[date_from, date_to, source_filter],
+                    additional_outputs=[sources],
+                    examples=[[q, "", "", []] for q in examples] or None,
+                    examples_label=labels["examples"],
+                    run_examples_on_click=True,
+                    cache_examples=False,
+                )
+            with gr.Column(scale=2, min_width=280):
+                gr.Markdown(f"**{esc(labels['sources'])}**")
+                sources.render()
+                files = gr.File(label=labels["upload"], file_count="multiple", elem_id="upload",
+                                file_types=[".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"])
+                upload_button = gr.Button(labels["upload_button"], elem_id="upload-button")
+                upload_message = gr.Markdown(elem_id="upload-message")
+        upload_button.click(upload, files, [upload_message, status, source_filter, files], api_name="upload")
+        gr.api(search, api_name="search")
+        gr.api(article, api_name="article")
+    return demo
+
+
+def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> gr.Blocks:
+    """Build the page and serve it on the configured loopback address (and port, unless given)."""
+    s = answerer.settings
+    demo = build_app(answerer)
+    demo.launch(
+        server_name=s.host,
+        server_port=port or s.port,
+        auth=s.auth_pair,
+        css=CSS,
+        head=HEAD,
+        max_file_size=f"{s.max_file_mb:g}mb",
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
     return demo
 
 
 def main(settings: Settings | None = None) -> None:
-    """Serve the page on the configured loopback address and port."""
-    settings = settings or get_settings()
-    build_app(Answerer(settings=settings)).launch(
-        server_name=settings.host, server_port=settings.port, auth=settings.auth_pair
-    )
+    """Serve the page for the configured index."""
+    launch(Answerer(settings=settings or get_settings()))
 
 
 if __name__ == "__main__":

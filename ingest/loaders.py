@@ -237,11 +237,13 @@ LOADERS: dict[str, Callable[[Path, str], Loaded]] = {
 }
 
 
-def load_file(path: Path, base_id: str, max_bytes: int | None = None) -> Loaded:
-    """Load one file with the loader for its extension; files over `max_bytes` are refused before reading."""
-    loader = LOADERS.get(path.suffix.lower())
+def load_file(path: Path, base_id: str, max_bytes: int | None = None, suffix: str | None = None) -> Loaded:
+    """Load one file with the loader for its extension (or `suffix`, for an upload stored under a temporary name);
+    files over `max_bytes` are refused before reading."""
+    suffix = (suffix or path.suffix).lower()
+    loader = LOADERS.get(suffix)
     if loader is None:
-        raise LoadError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(LOADERS)}")
+        raise LoadError(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(LOADERS)}")
     if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
         raise LoadError(
             f"file is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.1f} MB (RAG_MAX_FILE_MB)"

@@ -186,4 +186,6 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
 
     store.delete_articles(gone)
     report.removed = len(gone)
+    if todo or gone:
+        store.mark_updated()
     report.articles_total, report.chunks_total = store.counts()

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Loopback by default; set RAG_AUTH before exposing it.")
     port: int = 7860
+    ui_language: str = Field(default="de", pattern="^(de|en)$", description="Language of the page's labels.")
     auth: str | None = Field(default=None, description="`user:password` to require a login on the page.")
 
     @field_validator("auth")

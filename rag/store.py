@@ -8,6 +8,7 @@ Two collections per (embedding model, chunking settings) pair, so vectors of two
 from __future__ import annotations
 
 import calendar
+from datetime import datetime, timezone
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -111,6 +112,20 @@ class Store:
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) in the index."""
         return self.articles.count(), self.chunks.count()
+
+    def agencies(self) -> list[str]:
+        """The distinct source agencies of the indexed articles."""
+        return sorted({m.get("agency", "") for m in self.manifest().values()} - {""})
+
+    def last_update(self) -> str:
+        """When an ingest last changed this index (ISO time, UTC), or "" if unknown."""
+        path = Path(self.index_dir) / f"updated-{self.key}.txt"
+        return path.read_text().strip() if path.exists() else ""
+
+    def mark_updated(self) -> None:
+        """Record that the index changed now."""
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        (Path(self.index_dir) / f"updated-{self.key}.txt").write_text(stamp + "\n")
 
     def manifest(self) -> dict[str, dict]:
         """article_id → stored metadata (content_hash, source, …) of every committed article."""

