@@ -73,7 +73,7 @@ CSS = """
 #sources .source.active { outline: 3px solid var(--color-accent); }
 #sources mark { background: #ffe58a; color: inherit; }
 #sources .article { white-space: pre-wrap; max-height: 420px; overflow-y: auto; }
-@media (max-width: 720px) { #layout { flex-direction: column; } }
+@media (max-width: 720px) { #layout { flex-direction: column; } #layout > .column { min-width: 0 !important; } }
 """
 
 # Our own script (article content never runs): a click on a citation [n] in the chat shows source n.
@@ -254,7 +254,8 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
                     textbox=gr.Textbox(placeholder=labels["placeholder"], submit_btn=True, elem_id="question"),
                     additional_inputs=[date_from, date_to, source_filter],
                     additional_outputs=[sources],
-                    examples=[[q, "", "", []] for q in examples] or None,
+                    # None for the filters: Gradio then shows the examples as buttons in the chat, using the current filters.
+                    examples=[[q, None, None, None] for q in examples] or None,
                     examples_label=labels["examples"],
                     run_examples_on_click=True,
                     cache_examples=False,

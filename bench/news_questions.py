@@ -28,6 +28,7 @@ prepare_environment()
 
 from ingest.sync import sync  # noqa: E402
 from rag import Answerer, Retriever  # noqa: E402
+from rag.retriever import fuse, rank_with_cap  # noqa: E402
 from rag.terms import question_language  # noqa: E402
 
 QUESTIONS = Path(__file__).resolve().parent / "news_questions.jsonl"
@@ -92,6 +93,20 @@ def main() -> None:
     lat = sorted(latencies)
     print(f"search latency (k=10, query embedding included): p50 {1000 * statistics.median(lat):.1f} ms, "
           f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.1f} ms")
+    cap = settings.max_chunks_per_article
+    fused_inputs = []
+    for q in questions:
+        if q["article"] is not None:
+            vector = retriever.query_vector(q["question"])
+            fused_inputs.append((retriever.store.query(vector, 40), retriever.store.keyword_query(q["question"], 40, vector),
+                                 article_id(q["article"])))
+    sweep = []
+    for w in [round(0.1 * i, 1) for i in range(11)]:
+        ranks = [next((h.rank for h in rank_with_cap(fuse(d, kw, w), 10, cap) if h.article.article_id == gold), None)
+                 for d, kw, gold in fused_inputs]
+        sweep.append(f"{w:.1f}: hit@5 {sum(1 for r in ranks if r and r <= 5) / len(ranks):.3f} "
+                     f"MRR {sum(1 / r for r in ranks if r) / len(ranks):.3f}")
+    print("fusion weight sweep (dense share; orientation only):\n  " + "\n  ".join(sweep))
     print("\nmisses (rank > 5 or not found):")
     for q in questions:
         if q["article"] is not None:

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from ingest.chunking import chunk_article, passage_text
@@ -18,7 +22,7 @@ from ingest.loaders import LOADERS, LoadError, load_file
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.retriever import open_store
-from rag.schema import Article
+from rag.schema import Article, Chunk
 
 EMBED_BATCH_ARTICLES = 16  # articles embedded together: large enough to batch well, small enough to commit often
 
@@ -40,6 +44,7 @@ class SyncReport:
     duplicates: list[dict] = field(default_factory=list)  # [{"path", "article_id", "same_as"}]
     articles_total: int = 0
     chunks_total: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # where the time went: load, model, chunk, embed, write, total
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -118,8 +123,10 @@ def sync(
     lock_timeout: float = 600.0,
 ) -> SyncReport:
     """Bring the index in line with `paths` (files or folders). `progress(n)` is called as articles are embedded."""
+    started = time.perf_counter()
     scanned = scan([Path(p) for p in paths], int(settings.max_file_mb * 1_000_000))
     report = SyncReport(skipped=list(scanned.skipped))
+    report.seconds = {"load": time.perf_counter() - started, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
     index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(index_dir / "ingest.lock")
@@ -135,7 +142,17 @@ def sync(
         _apply(scanned, settings, report, progress)
     finally:
         lock.release()
+    report.seconds = {k: round(v, 3) for k, v in {**report.seconds, "total": time.perf_counter() - started}.items()}
     return report
+
+
+@contextmanager
+def _timed(report: SyncReport, stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.seconds[stage] += time.perf_counter() - started
 
 
 def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Callable[[int], object] | None) -> None:
@@ -170,19 +187,33 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
             report.updated += 1
 
     if todo:
-        embedder = get_embedder(settings.embed_model)
+        with _timed(report, "model"):
+            embedder = get_embedder(settings.embed_model)
         budget = min(settings.chunk_tokens, embedder.max_tokens)
-        for i in range(0, len(todo), EMBED_BATCH_ARTICLES):
-            batch = todo[i : i + EMBED_BATCH_ARTICLES]
-            chunked = [chunk_article(a, embedder.count_tokens, budget, settings.chunk_overlap_tokens) for a in batch]
-            vectors = embedder.embed_passages([passage_text(a, c.text) for a, cs in zip(batch, chunked) for c in cs])
-            offset = 0
-            for article, chunks in zip(batch, chunked):
-                store.write_article(article, chunks, vectors[offset : offset + len(chunks)])
-                offset += len(chunks)
-                report.chunks += len(chunks)
-            if progress:
-                progress(len(batch))
+
+        def chunk_batch(batch: list[Article]) -> list[list[Chunk]]:
+            return [chunk_article(a, embedder.count_tokens, budget, settings.chunk_overlap_tokens) for a in batch]
+
+        batches = [todo[i : i + EMBED_BATCH_ARTICLES] for i in range(0, len(todo), EMBED_BATCH_ARTICLES)]
+        # Chunking (Python) of the next batch overlaps embedding (C or torch, GIL released) of this one; "chunk"
+        # then counts only the time spent waiting for it.
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(chunk_batch, batches[0])
+            for i, batch in enumerate(batches):
+                with _timed(report, "chunk"):
+                    chunked = pending.result()
+                if i + 1 < len(batches):
+                    pending = pool.submit(chunk_batch, batches[i + 1])
+                with _timed(report, "embed"):
+                    vectors = embedder.embed_passages([passage_text(a, c.text) for a, cs in zip(batch, chunked) for c in cs])
+                bounds = np.cumsum([0] + [len(cs) for cs in chunked])
+                with _timed(report, "write"):
+                    store.write_articles(
+                        [(a, cs, vectors[lo:hi]) for a, cs, lo, hi in zip(batch, chunked, bounds[:-1], bounds[1:])]
+                    )
+                report.chunks += int(bounds[-1])
+                if progress:
+                    progress(len(batch))
 
     store.delete_articles(gone)
     report.removed = len(gone)

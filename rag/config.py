@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=20.0, gt=0, description="Article files larger than this are refused.")
     top_k: int = Field(default=5, ge=1, le=50)
     dense_weight: float = Field(
-        default=0.75, ge=0, le=1, description="Share of the dense side in hybrid fusion (the rest is BM25)."
+        default=0.55, ge=0, le=1, description="Share of the dense side in hybrid fusion (the rest is BM25)."
     )
     max_chunks_per_article: int = Field(default=2, ge=1, description="Cap of passages one article may fill in top k.")
     min_relevance: float | None = Field(

@@ -5,10 +5,11 @@ to sentence-transformers as a local path, or as a hub name for users who have ne
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -56,7 +57,13 @@ class SentenceTransformerEmbedder:
         return self._encode([self._query_prefix + text])[0]
 
     def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenizer(self._passage_prefix + text)["input_ids"])
+        return len(self._counting_tokenizer(self._passage_prefix + text)["input_ids"])
+
+    @cached_property
+    def _counting_tokenizer(self):
+        # A copy: ingest counts tokens in one thread while encode() tokenizes in another, and a Hugging Face fast
+        # tokenizer raises "Already borrowed" when one instance is used by two threads at once.
+        return copy.deepcopy(self._model.tokenizer)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(

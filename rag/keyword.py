@@ -32,20 +32,26 @@ class KeywordIndex:
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
         self._db.execute(_SCHEMA)
 
-    def add(self, article_id: str, content_hash: str, chunks: Sequence[Chunk], titles: str = "") -> None:
-        """Index the chunks of one article version (the title counts as part of every passage, as in the vectors)."""
-        rows = [(" ".join(index_terms(f"{titles}\n{c.text}")), c.chunk_id, article_id, content_hash) for c in chunks]
+    def add(self, versions: Sequence[tuple[str, str, Sequence[Chunk], str]]) -> None:
+        """Index the chunks of article versions `(article_id, content_hash, chunks, title)` in one transaction (the
+        title counts as part of every passage, as in the vectors)."""
+        rows = [
+            (" ".join(index_terms(f"{title}\n{c.text}")), c.chunk_id, article_id, content_hash)
+            for article_id, content_hash, chunks, title in versions
+            for c in chunks
+        ]
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM passages WHERE article_id = ? AND content_hash = ?", (article_id, content_hash))
+            self._db.executemany(
+                "DELETE FROM passages WHERE article_id = ? AND content_hash = ?", [v[:2] for v in versions]
+            )
             self._db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?)", rows)
 
-    def keep_only(self, article_id: str, content_hash: str) -> None:
-        """Drop the passages of every other version of an article."""
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM passages WHERE article_id = ? AND content_hash != ?", (article_id, content_hash)
-            )
+    def keep_only(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Drop the passages of every other version of these `(article_id, content_hash)` articles."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM passages WHERE article_id = ? AND content_hash != ?", versions)
 
     def delete(self, article_ids: Iterable[str]) -> None:
         """Drop every passage of these articles."""

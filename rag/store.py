@@ -3,7 +3,7 @@
 Two collections per (embedding model, chunking settings) pair, so vectors of two models never mix:
 - `chunks-…`: one record per passage with our own vectors (Chroma's default embedding function would download).
 - `articles-…`: one record per article: full text and metadata. Its content hash is the commit point of a write,
-  so a reader never sees half an article (see `write_article`).
+  so a reader never sees half an article (see `write_articles`).
 """
 from __future__ import annotations
 
@@ -182,28 +182,33 @@ class Store:
 
     # -- writing (callers hold the writer lock) --------------------------------------------------------------
 
-    def write_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Add or replace an article: new chunks first, then the article record (the commit point), then the
-        old version's chunks go. A crash in between leaves only invisible leftovers that the next sync removes."""
-        old_ids = set(self.chunks.get(where={"article_id": article.article_id}, include=[])["ids"])
-        if chunks:
+    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
+        """Add or replace articles `(article, chunks, vectors)`: new chunks first, then the article records (the
+        commit point), then the old versions' chunks go. A crash in between leaves only invisible leftovers that the
+        next sync removes. One call per step for the whole batch: Chroma's per-call cost dominates small writes."""
+        if not items:
+            return
+        ids = [a.article_id for a, _, _ in items]
+        old_ids = set(self.chunks.get(where=_in("article_id", ids), include=[])["ids"])
+        new_chunks = [c for _, chunks, _ in items for c in chunks]
+        if new_chunks:
             self.chunks.upsert(
-                ids=[c.chunk_id for c in chunks],
-                embeddings=np.asarray(vectors, dtype=np.float32),
-                documents=[c.text for c in chunks],
-                metadatas=[_chunk_meta(article, c) for c in chunks],
+                ids=[c.chunk_id for c in new_chunks],
+                embeddings=np.concatenate([np.asarray(v, dtype=np.float32) for _, cs, v in items if cs]),
+                documents=[c.text for c in new_chunks],
+                metadatas=[_chunk_meta(a, c) for a, chunks, _ in items for c in chunks],
             )
-        self.keyword.add(article.article_id, article.content_hash, chunks, article.title)
+        self.keyword.add([(a.article_id, a.content_hash, chunks, a.title) for a, chunks, _ in items])
         self.articles.upsert(
-            ids=[article.article_id],
-            embeddings=[_ARTICLE_VECTOR],
-            documents=[article.text],
-            metadatas=[_article_meta(article, len(chunks))],
+            ids=ids,
+            embeddings=[_ARTICLE_VECTOR] * len(items),
+            documents=[a.text for a, _, _ in items],
+            metadatas=[_article_meta(a, len(chunks)) for a, chunks, _ in items],
         )
-        stale = old_ids - {c.chunk_id for c in chunks}
+        stale = old_ids - {c.chunk_id for c in new_chunks}
         if stale:
             self.chunks.delete(ids=sorted(stale))
-        self.keyword.keep_only(article.article_id, article.content_hash)
+        self.keyword.keep_only([(a.article_id, a.content_hash) for a, _, _ in items])
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
         """Remove articles: the record first (readers stop seeing them), then their chunks."""
