@@ -25,6 +25,8 @@ LABELS = {
         "mode_llm": "Modus: Sprachmodell ({model}) mit Quellenangaben",
         "mode_extractive": "Modus: extraktiv (kein Sprachmodell konfiguriert) – Antworten zitieren die Artikel wörtlich",
         "status": "{articles} Artikel, {chunks} Passagen · letzte Aktualisierung: {updated} · Einbettungsmodell: {model}",
+        "stale_model": "Konfiguriert ist {configured}; der Index wird bis zum Abschluss eines Neuaufbaus "
+        "(`python -m ingest`) mit {model} durchsucht.",
         "never": "unbekannt",
         "sources": "Quellen",
         "undated": "ohne Datum",
@@ -48,6 +50,8 @@ LABELS = {
         "mode_llm": "Mode: language model ({model}) with citations",
         "mode_extractive": "Mode: extractive (no language model configured) – answers quote the articles verbatim",
         "status": "{articles} articles, {chunks} passages · last update: {updated} · embedding model: {model}",
+        "stale_model": "{configured} is configured; the index is searched with {model} until a rebuild "
+        "(`python -m ingest`) is complete.",
         "never": "unknown",
         "sources": "Sources",
         "undated": "undated",
@@ -165,10 +169,12 @@ def status_text(answerer: Answerer, labels: dict) -> str:
     s = answerer.settings
     mode = labels["mode_llm"].format(model=esc(s.llm_model)) if s.llm_enabled else labels["mode_extractive"]
     try:
-        store = answerer.retriever.store
+        store, served = answerer.retriever.store, answerer.retriever.serving.embed_model
         articles, chunks = store.counts()
         updated = store.last_update() or labels["never"]
-        index = labels["status"].format(articles=articles, chunks=chunks, updated=updated, model=esc(s.embed_model))
+        index = labels["status"].format(articles=articles, chunks=chunks, updated=updated, model=esc(served))
+        if served != s.embed_model:
+            index += "  \n" + labels["stale_model"].format(configured=esc(s.embed_model), model=esc(served))
     except IndexUnavailable as e:
         index = esc(str(e))
     return f"{mode}  \n{index}"

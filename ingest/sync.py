@@ -21,7 +21,9 @@ from ingest.chunking import chunk_article, passage_text
 from ingest.loaders import LOADERS, LoadError, load_file
 from rag.config import Settings
 from rag.embeddings import get_embedder
-from rag.retriever import open_store
+from rag.builds import ActiveBuild, read_active, write_active
+from rag.retriever import open_store, settings_key
+from rag.store import drop_builds
 from rag.schema import Article, Chunk
 
 EMBED_BATCH_ARTICLES = 16  # articles embedded together: large enough to batch well, small enough to commit often
@@ -44,6 +46,7 @@ class SyncReport:
     duplicates: list[dict] = field(default_factory=list)  # [{"path", "article_id", "same_as"}]
     articles_total: int = 0
     chunks_total: int = 0
+    rebuild: dict | None = None  # {"from", "to", "from_key", "to_key"} when settings changed and the index was rebuilt
     seconds: dict[str, float] = field(default_factory=dict)  # where the time went: load, model, chunk, embed, write, total
 
     def to_json(self) -> dict:
@@ -122,11 +125,11 @@ def sync(
     progress: Callable[[int], object] | None = None,
     lock_timeout: float = 600.0,
 ) -> SyncReport:
-    """Bring the index in line with `paths` (files or folders). `progress(n)` is called as articles are embedded."""
+    """Bring the index in line with `paths` (files or folders). `progress(n)` is called as articles are embedded.
+
+    If the index's active build was made with another embedding model or chunking, this is a rebuild: the paths the
+    active build mirrors are read too, into a new build that becomes active only once complete."""
     started = time.perf_counter()
-    scanned = scan([Path(p) for p in paths], int(settings.max_file_mb * 1_000_000))
-    report = SyncReport(skipped=list(scanned.skipped))
-    report.seconds = {"load": time.perf_counter() - started, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
     index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(index_dir / "ingest.lock")
@@ -139,7 +142,24 @@ def sync(
         except Timeout:
             raise IngestError(f"another ingest still holds {lock.lock_file} after {lock_timeout:g} s") from None
     try:
+        active = read_active(index_dir)
+        key = settings_key(settings)
+        roots = list(dict.fromkeys(os.path.abspath(p) for p in paths))
+        report = SyncReport()
+        if active is not None and active.key != key:
+            report.rebuild = {"from": active.embed_model, "to": settings.embed_model, "from_key": active.key, "to_key": key}
+            roots += [r for r in active.roots if r not in roots and os.path.exists(r)]
+        scanned = scan([Path(r) for r in roots], int(settings.max_file_mb * 1_000_000))
+        report.skipped = list(scanned.skipped)
+        report.seconds = {"load": time.perf_counter() - started, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
         _apply(scanned, settings, report, progress)
+        # Complete: this build becomes (or stays) the active one; after a switch the build before it is kept for
+        # readers still on it until their next search, and older ones go.
+        kept = set(active.roots) if active is not None and active.key == key else set()
+        write_active(index_dir, ActiveBuild(key, settings.embed_model, settings.chunk_tokens,
+                                            settings.chunk_overlap_tokens, tuple(sorted(kept | set(roots)))))
+        if report.rebuild:
+            drop_builds(index_dir, keep={key, active.key})
     finally:
         lock.release()
     report.seconds = {k: round(v, 3) for k, v in {**report.seconds, "total": time.perf_counter() - started}.items()}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from functools import cached_property
 
 from rag.config import Settings
 from rag.extractive import best_quotes
@@ -47,22 +46,27 @@ class Answerer:
     def __init__(self, retriever: Retriever | None = None, settings: Settings | None = None):
         self.retriever = retriever or Retriever(settings)
         self.settings = settings or self.retriever.settings
+        self._gates: dict[str, RelevanceGate] = {}  # per served model: ingest may switch the index to another
 
     @property
     def mode(self) -> str:
         """"llm" when a generative endpoint is configured, else "extractive"."""
         return "llm" if self.settings.llm_enabled else "extractive"
 
-    @cached_property
+    @property
     def gate(self) -> RelevanceGate:
-        """The answerability test: the configured threshold, else the ones calibrated for the model."""
-        configured = self.settings.min_relevance
-        thresholds = (
-            {"de": configured, "en": configured}
-            if configured is not None
-            else CALIBRATED_MIN_RELEVANCE.get(self.settings.embed_model, FALLBACK_MIN_RELEVANCE)
-        )
-        return RelevanceGate(self.retriever.embedder, thresholds)
+        """The answerability test for the model being served: the configured threshold, else the ones calibrated
+        for the model."""
+        embedder = self.retriever.embedder
+        if embedder.model_id not in self._gates:
+            configured = self.settings.min_relevance
+            thresholds = (
+                {"de": configured, "en": configured}
+                if configured is not None
+                else CALIBRATED_MIN_RELEVANCE.get(embedder.model_id, FALLBACK_MIN_RELEVANCE)
+            )
+            self._gates[embedder.model_id] = RelevanceGate(embedder, thresholds)
+        return self._gates[embedder.model_id]
 
     def answer(self, question: str, previous: Sequence[str] = (), filters: SearchFilter | None = None) -> Answer:
         """The complete answer. `previous`: the user's earlier questions in this conversation, oldest first."""

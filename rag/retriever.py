@@ -1,13 +1,15 @@
 """Retrieval: a question in, ranked passages with their articles out."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from rag.builds import active_stamp, read_active
 from rag.config import Settings, get_settings
 from rag.embeddings import Embedder, get_embedder
 from rag.filters import SearchFilter
@@ -17,12 +19,38 @@ from rag.store import Store, StoredChunk, index_key
 
 def open_store(settings: Settings, create: bool = False) -> Store:
     """The store for the configured index directory, embedding model and chunking settings."""
-    key = index_key(settings.embed_model, settings.chunk_tokens, settings.chunk_overlap_tokens)
-    return Store(settings.index_dir, key, create=create)
+    return Store(settings.index_dir, settings_key(settings), create=create)
+
+
+def settings_key(settings: Settings) -> str:
+    """The key of the build these settings write and read."""
+    return index_key(settings.embed_model, settings.chunk_tokens, settings.chunk_overlap_tokens)
+
+
+def serving_settings(settings: Settings) -> Settings:
+    """The settings to read the index with: the configured ones, or, while the index's active build was made with
+    another model or chunking (a rebuild not yet run or not yet complete), that build's."""
+    active = read_active(settings.index_dir)
+    if active is None or active.key == settings_key(settings):
+        return settings
+    return settings.model_copy(
+        update={"embed_model": active.embed_model, "chunk_tokens": active.chunk_tokens,
+                "chunk_overlap_tokens": active.chunk_overlap_tokens}
+    )
+
+
+@dataclass(frozen=True)
+class _Opened:
+    stamp: int | None  # of the active build when opened
+    settings: Settings  # what is actually served (see serving_settings)
+    store: Store
+    embedder: Embedder
+    query_vectors: Callable[[str], np.ndarray]
 
 
 class Retriever:
-    """Finds the passages that best match a question. Loads the model and opens the index lazily, once.
+    """Finds the passages that best match a question. Loads the model and opens the index lazily, once, and again
+    when ingest switches the index to a new build.
 
     >>> hits = Retriever().search("Wie viele Soldaten schickt Nordkorea?", k=3)
     """
@@ -30,22 +58,39 @@ class Retriever:
     def __init__(self, settings: Settings | None = None, *, index_dir: Path | str | None = None):
         settings = settings or get_settings()
         self.settings = settings.model_copy(update={"index_dir": Path(index_dir)}) if index_dir else settings
+        self._opened: _Opened | None = None
+        self._lock = threading.Lock()
 
-    @cached_property
-    def embedder(self) -> Embedder:
-        return get_embedder(self.settings.embed_model)
+    def _current(self) -> _Opened:
+        stamp = active_stamp(self.settings.index_dir)
+        opened = self._opened
+        if opened is None or opened.stamp != stamp:
+            with self._lock:
+                if self._opened is None or self._opened.stamp != stamp:
+                    serving = serving_settings(self.settings)
+                    store = open_store(serving)
+                    embedder = get_embedder(serving.embed_model)
+                    self._opened = _Opened(stamp, serving, store, embedder, lru_cache(maxsize=256)(embedder.embed_query))
+                opened = self._opened
+        return opened
 
-    @cached_property
+    @property
     def store(self) -> Store:
-        return open_store(self.settings)
+        return self._current().store
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._current().embedder
+
+    @property
+    def serving(self) -> Settings:
+        """The settings the index is read with; their model differs from the configured one until a rebuild for
+        the configured settings is complete."""
+        return self._current().settings
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; cached because answering needs it twice (search and relevance gate)."""
-        return self._query_vectors(query.strip())
-
-    @cached_property
-    def _query_vectors(self):
-        return lru_cache(maxsize=256)(self.embedder.embed_query)
+        return self._current().query_vectors(query.strip())
 
     def search(self, query: str, k: int | None = None, filters: SearchFilter | None = None) -> list[Hit]:
         """The top `k` passages for `query`, best first; one long article does not crowd out others

