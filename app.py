@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,8 @@ LABELS = {
         "examples": "Example questions",
     },
 }
+
+STATUS_REFRESH_SECONDS = 10
 
 CSS = """
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; margin-bottom: 8px; }
@@ -274,6 +277,8 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
                 upload_button = gr.Button(labels["upload_button"], elem_id="upload-button")
                 upload_message = gr.Markdown(elem_id="upload-message")
         upload_button.click(upload, files, [upload_message, status, source_filter, files], api_name="upload")
+        # Articles also arrive from the watched folder or another process's ingest: keep the count current.
+        gr.Timer(STATUS_REFRESH_SECONDS).tick(lambda: status_text(answerer, labels), None, status, api_visibility="private")
         gr.api(search, api_name="search")
         gr.api(article, api_name="article")
     return demo
@@ -283,6 +288,11 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> g
     """Build the page and serve it on the configured loopback address (and port, unless given)."""
     s = answerer.settings
     demo = build_app(answerer)
+    if s.watch:
+        from ingest.watch import start_watching
+
+        # a daemon thread: it ends with the server process
+        start_watching(Path(s.corpus_dir), s, log=lambda line: print(line, file=sys.stderr, flush=True))
     demo.launch(
         server_name=s.host,
         server_port=port or s.port,

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     port: int = 7860
     ui_language: str = Field(default="de", pattern="^(de|en)$", description="Language of the page's labels.")
     auth: str | None = Field(default=None, description="`user:password` to require a login on the page.")
+    watch: bool = Field(default=False, description="The page also indexes files dropped into the corpus folder.")
 
     @field_validator("auth")
     @classmethod

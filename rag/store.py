@@ -191,6 +191,8 @@ class Store:
 
     def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
         """All stored chunks of these articles with the content hash they belong to."""
+        if not article_ids:
+            return []
         got = self.chunks.get(where=_in("article_id", article_ids), include=["documents", "metadatas"])
         return [(_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 

