@@ -74,6 +74,7 @@ LABELS = {
 }
 
 STATUS_REFRESH_SECONDS = 10
+CHAT_CONCURRENCY = 8
 
 CSS = """
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; margin-bottom: 8px; }
@@ -259,6 +260,8 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
                 gr.ChatInterface(
                     respond,
                     api_name="chat",
+                    # several readers at once: with an LLM most of an answer's time is waiting on the server
+                    concurrency_limit=CHAT_CONCURRENCY,
                     chatbot=gr.Chatbot(elem_id="chat", sanitize_html=True, height=520, label=labels["title"]),
                     textbox=gr.Textbox(placeholder=labels["placeholder"], submit_btn=True, elem_id="question"),
                     additional_inputs=[date_from, date_to, source_filter],

