@@ -5,6 +5,7 @@ every title, passage and article body is HTML-escaped before it reaches the page
 """
 from __future__ import annotations
 
+import atexit
 import html
 import re
 import sys
@@ -74,6 +75,7 @@ LABELS = {
 }
 
 STATUS_REFRESH_SECONDS = 10
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CHAT_CONCURRENCY = 8
 
 CSS = """
@@ -220,6 +222,18 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
         except IndexUnavailable as e:
             yield esc(str(e)), sources_html(None, labels)
 
+    def ingest(paths: list[str], request: gr.Request) -> dict:
+        """Index files and folders of this machine, as `python -m ingest` would (which calls this while the page
+        serves the index: the page must be the index's only writer). Loopback clients only."""
+        from ingest.sync import IngestError, sync
+
+        if request.client is None or request.client.host not in LOOPBACK:
+            return {"error": "the ingest endpoint only takes requests from this machine"}
+        try:
+            return sync([Path(p) for p in paths], settings).to_json()
+        except (IngestError, IndexUnavailable) as e:
+            return {"error": str(e)}
+
     def upload(files: list[str] | None):
         from ingest.uploads import save_and_index
 
@@ -284,11 +298,15 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
         gr.Timer(STATUS_REFRESH_SECONDS).tick(lambda: status_text(answerer, labels), None, status, api_visibility="private")
         gr.api(search, api_name="search")
         gr.api(article, api_name="article")
+        gr.api(ingest, api_name="ingest")
     return demo
 
 
 def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> gr.Blocks:
-    """Build the page and serve it on the configured loopback address (and port, unless given)."""
+    """Build the page and serve it on the configured loopback address (and port, unless given). While it runs, the
+    page is the index's writer: it announces itself so that `python -m ingest` elsewhere hands its work over."""
+    from ingest.via_page import announce, withdraw
+
     s = answerer.settings
     demo = build_app(answerer)
     if s.watch:
@@ -303,9 +321,16 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> g
         css=CSS,
         head=HEAD,
         max_file_size=f"{s.max_file_mb:g}mb",
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         quiet=not block,
     )
+    announce(s.index_dir, f"http://127.0.0.1:{demo.server_port}/")
+    atexit.register(withdraw, s.index_dir)
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            withdraw(s.index_dir)
     return demo
 
 

@@ -26,7 +26,8 @@ def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, watch: 
     """Index article files and folders (default: the corpus folder). New articles are added, changed ones
     replaced, and articles whose files vanished from a given folder removed."""
     prepare_environment()
-    from ingest.sync import IngestError, sync
+    from ingest.sync import IngestError
+    from ingest.via_page import sync_or_hand_over
     from rag.store import IndexUnavailable
 
     settings = get_settings()
@@ -48,12 +49,14 @@ def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, watch: 
         return
     bar = _progress_bar(as_json)
     try:
-        report = sync(targets, settings, progress=bar.update if bar else None)
+        report, page = sync_or_hand_over(targets, settings, progress=bar.update if bar else None)
     except (IngestError, IndexUnavailable) as e:
         raise click.ClickException(str(e)) from None
     finally:
         if bar:
             bar.close()
+    if page:
+        click.echo(f"indexed by the page serving this index ({page})", err=True)
     _print_report(report, settings, as_json)
     sys.exit(EXIT_SKIPPED if report.skipped else 0)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from watchfiles import Change, watch
 
 from ingest.loaders import LOADERS
-from ingest.sync import IngestError, SyncReport, sync
+from ingest.sync import IngestError, SyncReport
+from ingest.via_page import sync_or_hand_over
 from rag.config import Settings
 from rag.store import IndexUnavailable
 
@@ -32,11 +33,12 @@ def watch_and_sync(
     debounce_ms: int = 1500,
 ) -> None:
     """Sync `paths` once, then again after every batch of changes under them, until `stop` is set (or Ctrl-C).
-    A failed sync is reported through `on_error` and the watch goes on."""
+    A failed sync is reported through `on_error` and the watch goes on. While a page serves the index, the syncs
+    run in the page (see `ingest.via_page`)."""
 
     def run() -> None:
         try:
-            on_report(sync(paths, settings))
+            on_report(sync_or_hand_over(paths, settings)[0])
         except (IngestError, IndexUnavailable) as e:
             on_error(e)
 

@@ -74,3 +74,41 @@ def test_page_watch_thread_makes_new_files_searchable(tmp_path):
         assert any("1 added" in line for line in logged)
     finally:
         stop.set()
+
+
+def test_cli_ingest_while_the_page_serves_is_done_by_the_page(tmp_path):
+    from gradio_client import Client
+
+    from app import launch
+    from conftest import free_port
+    from ingest.sync import sync
+    from ingest.via_page import PAGE_FILE
+    from rag import Answerer, Retriever
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    settings = make_settings(tmp_path / "index", corpus_dir=corpus)
+    sync([corpus], settings)
+    demo = launch(Answerer(Retriever(settings)), port=free_port(), block=False)
+    try:
+        assert (settings.index_dir / PAGE_FILE).exists()
+        (corpus / "linz.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        env = {**os.environ, "RAG_LLM_BASE_URL": ""}
+        out = subprocess.run([sys.executable, "-m", "ingest", str(corpus), "--index", str(settings.index_dir), "--json"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "indexed by the page" in out.stderr
+        assert json.loads(out.stdout.splitlines()[-1])["added"] == 1
+        # the page's own vector index has the new passages (a second writer process would have left them unseen)
+        hits = Client(demo.local_url, verbose=False).predict("schwimmende Bibliothek auf der Donau", 3, api_name="/search")
+        assert hits[0]["article_id"] == "linz.txt"
+    finally:
+        demo.close()
+
+
+def test_stale_page_announcement_is_ignored(tmp_path):
+    from ingest.via_page import PAGE_FILE, serving_page
+
+    (tmp_path / PAGE_FILE).write_text(json.dumps({"url": "http://127.0.0.1:9/", "pid": 2**22 + 12345}))
+    assert serving_page(tmp_path) is None  # that process does not exist: ingest works locally

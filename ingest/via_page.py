@@ -1,0 +1,69 @@
+"""While the page serves an index, it is that index's only writer; an ingest in another process is handed to it.
+
+Chroma's PersistentClient keeps each collection's vector index in memory, per process: vectors that another process
+writes into the same directory stay invisible to the page, and its next lookups of them fail ("Error finding id").
+So the page announces itself in `<index>/page.json`, and `python -m ingest` sends its paths to the page's `ingest`
+endpoint (loopback clients only), which runs the ordinary sync inside the page's process. Several serving processes
+on one index need Chroma's own server instead (see the README).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.sync import IngestError, SyncReport, sync
+from rag.config import Settings
+
+PAGE_FILE = "page.json"
+
+
+def announce(index_dir: Path | str, url: str) -> None:
+    """Record that this process serves the page for `index_dir` at `url`."""
+    path = Path(index_dir) / PAGE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), "utf-8")
+
+
+def withdraw(index_dir: Path | str) -> None:
+    """Remove this process's announcement (a later page's is left alone)."""
+    path = Path(index_dir) / PAGE_FILE
+    try:
+        if json.loads(path.read_text("utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (FileNotFoundError, ValueError):
+        pass
+
+
+def serving_page(index_dir: Path | str) -> str | None:
+    """The URL of a live page serving `index_dir` from another process, or None."""
+    try:
+        page = json.loads((Path(index_dir) / PAGE_FILE).read_text("utf-8"))
+        pid = int(page["pid"])
+        if pid == os.getpid():
+            return None
+        os.kill(pid, 0)  # raises if that process is gone (a page killed without cleaning up)
+        return str(page["url"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError, ProcessLookupError, PermissionError):
+        return None
+
+
+def sync_or_hand_over(paths: Sequence[Path], settings: Settings, progress=None) -> tuple[SyncReport, str | None]:
+    """`sync` here, or in the page serving this index if there is one: (report, the page's URL or None)."""
+    url = serving_page(settings.index_dir)
+    if url is None:
+        return sync(paths, settings, progress=progress), None
+    from gradio_client import Client
+
+    try:
+        client = Client(url, auth=settings.auth_pair, verbose=False)
+        result = client.predict([os.path.abspath(p) for p in paths], api_name="/ingest")
+    except Exception as e:  # noqa: BLE001 - any failure to reach the page is one message to the user
+        raise IngestError(
+            f"the page at {url} serves this index but did not take the ingest ({e}); "
+            f"if no page is running, delete {Path(settings.index_dir) / PAGE_FILE}"
+        ) from None
+    if "error" in result:
+        raise IngestError(f"the page at {url}: {result['error']}")
+    return SyncReport(**result), url
