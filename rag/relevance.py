@@ -7,6 +7,7 @@ that baseline; unanswerable ones do not, whatever the size of the corpus. Thresh
 """
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 import numpy as np
@@ -18,6 +19,7 @@ from rag.terms import terms
 CORPUS_LANGUAGE = "de"  # word overlap is evidence only when question and articles share a language
 LEXICAL_BAND = 0.03
 MIN_SHARED_TERMS = 1 / 3
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # Generic news sentences across beats, written for this purpose (no corpus text): the "background" a question is
 # compared with.
@@ -76,15 +78,22 @@ class RelevanceGate:
         """The hits that stand out from the baseline by at least the language's threshold, best first.
 
         A German question that only just passes must also share a third of its content words with the passage:
-        a passage on the same topic (football) but another event (a World Cup) sits in that band.
+        a passage on the same topic (football) but another event (a World Cup) sits in that band. And the numbers a
+        question names (years, dates, counts) must occur in the passage's article: a report on the same subject in
+        another year does not answer it, however similar it reads.
         """
         base = self.baseline(query_vector)
         threshold = self.thresholds.get(language, max(self.thresholds.values()))
         q_terms = set(terms(question)) if language == CORPUS_LANGUAGE else set()
 
+        q_numbers = numbers(question)
+
         def admitted(hit: Hit) -> bool:
             relevance = hit.similarity - base
             if relevance < threshold:
+                return False
+            a = hit.article
+            if q_numbers and not q_numbers <= numbers(f"{a.title}\n{a.date}\n{a.text}"):
                 return False
             if relevance >= threshold + LEXICAL_BAND or not q_terms:
                 return True
@@ -92,3 +101,8 @@ class RelevanceGate:
             return len(shared) >= MIN_SHARED_TERMS * len(q_terms)
 
         return [h for h in hits if admitted(h)]
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in `text` with separators dropped, so that 1.000, 1,000 and 1000 compare equal."""
+    return {re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)}

@@ -156,12 +156,9 @@ class Store:
 
     def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
         """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
-        total = self.chunks.count()
-        if total == 0:
-            return []
-        res = self.chunks.query(
+        res = self.chunks.query(  # Chroma 1.x returns fewer than n when there are fewer: no count() round trip
             query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(n, total),
+            n_results=n,
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )

@@ -40,6 +40,13 @@ def test_unrelated_questions_are_refused(answerer, question):
     assert "nicht" in answer.text or "not" in answer.text
 
 
+def test_a_number_the_article_does_not_contain_means_no_answer(answerer):
+    # the seed is about 6.000 engineers; the same question about another number or year is not answered by it
+    assert answerer.answer("Wie viele Pioniere will Nordkorea im Jahr 2025 nach Kursk schicken?").answerable
+    refused = answerer.answer("Wie viele Pioniere wollte Nordkorea im Jahr 2019 nach Kursk schicken?")
+    assert not refused.answerable and refused.citations == ()
+
+
 def test_answer_json_has_the_contract_keys(answerer):
     data = answerer.answer("Wo traf Kim den russischen Außenminister?").to_json()
     assert set(data) >= {"answer", "answerable", "mode", "citations"}
