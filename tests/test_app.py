@@ -66,3 +66,38 @@ def test_article_html_is_escaped_in_answers(answerer):
     answer = Answer("„Text“ [1]", True, "extractive", (Citation(1, hit, evil.text),))
     for page in (format_answer(answer, LABELS["de"]), sources_html(answer, LABELS["de"])):
         assert "<img" not in page and "<script" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_page_without_an_index_says_to_run_the_ingest_job(tmp_path):
+    from gradio_client import Client
+
+    from app import LABELS, launch, status_text
+    from conftest import make_settings
+    from rag import Answerer
+
+    answerer = Answerer(settings=make_settings(tmp_path / "nothing-here"))
+    assert "python -m ingest" in status_text(answerer, LABELS["de"])
+    demo = launch(answerer, port=free_port(), block=False)
+    try:
+        reply, _ = Client(demo.local_url, verbose=False).predict("Wer traf Lawrow?", "", "", [], api_name="/chat")
+        assert "python -m ingest" in reply
+    finally:
+        demo.close()
+
+
+def test_login_is_required_when_rag_auth_is_set(settings, indexed):
+    from gradio_client import Client
+
+    from app import launch
+    from rag import Answerer
+
+    demo = launch(Answerer(settings=settings.model_copy(update={"auth": "leser:geheim"})), port=free_port(), block=False)
+    try:
+        with pytest.raises(Exception):
+            Client(demo.local_url, verbose=False).predict("Graz", 3, api_name="/search")
+        with pytest.raises(Exception):
+            Client(demo.local_url, auth=("leser", "falsch"), verbose=False)
+        hits = Client(demo.local_url, auth=("leser", "geheim"), verbose=False).predict("Lawrow", 3, api_name="/search")
+        assert hits and hits[0]["article_id"]
+    finally:
+        demo.close()

@@ -107,6 +107,31 @@ def test_good_files_indexed_and_earlier_articles_kept_when_a_file_breaks(tmp_pat
     assert all("GEHEIMWORT" not in h.chunk.text for h in r.search("GEHEIMWORT stolen alert", k=5))
 
 
+def test_file_that_vanishes_or_changes_during_the_run(tmp_path, folder, monkeypatch):
+    import ingest.sync
+
+    (folder / "vanishing.txt").write_text("Weg\n\nDieser Artikel verschwindet gleich.", "utf-8")
+    (folder / "changing.txt").write_text("Alt\n\nDie alte Fassung des Artikels.", "utf-8")
+    real_load = ingest.sync.load_file
+
+    def load_while_files_move(path, *args, **kwargs):  # between discovery and reading, as another program would
+        if path.name == "vanishing.txt":
+            path.unlink()
+        if path.name == "changing.txt":
+            path.write_text("Neu\n\nDie neue Fassung des Artikels über Salzburg.", "utf-8")
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest.sync, "load_file", load_while_files_move)
+    report = sync([folder], make_settings(tmp_path / "index"))
+    assert "cannot read" in skipped_reason(report, "vanishing.txt")
+    assert report.added == 2  # good.txt, and changing.txt as it was when read: one consistent version
+    from rag import Retriever
+
+    [hit] = [h for h in Retriever(make_settings(tmp_path / "index")).search("Fassung des Artikels", k=3)
+             if h.article.article_id == "changing.txt"]
+    assert "neue Fassung" in hit.article.text and "alte" not in hit.article.text
+
+
 def test_corrupted_index_gives_a_message(tmp_path):
     from rag import Retriever
     from rag.store import IndexUnavailable
