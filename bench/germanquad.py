@@ -77,6 +77,9 @@ def main() -> None:
     build = time.perf_counter() - started
     print(f"index: {report.articles_total} passages as articles, {report.chunks_total} chunks, "
           f"built in {build:.1f} s ({report.added} embedded this run)")
+    if report.chunks:
+        print(f"embedding throughput ({args.model}): {report.chunks} chunks in {report.seconds['embed']:.1f} s = "
+              f"{report.chunks / report.seconds['embed']:.1f} chunks/s")
 
     retriever = Retriever(settings)
     k, cap = 10, settings.max_chunks_per_article
