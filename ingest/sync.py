@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.builds import ActiveBuild, read_active, write_active
 from rag.retriever import open_store, settings_key
-from rag.store import drop_builds
+from rag.store import Store, drop_builds
 from rag.schema import Article, Chunk
 
 EMBED_BATCH_ARTICLES = 16  # articles embedded together: large enough to batch well, small enough to commit often
@@ -142,28 +142,54 @@ def sync(
         except Timeout:
             raise IngestError(f"another ingest still holds {lock.lock_file} after {lock_timeout:g} s") from None
     try:
+        loading = time.perf_counter()  # the stages count from here: waiting for the lock is not loading
         active = read_active(index_dir)
         key = settings_key(settings)
-        roots = list(dict.fromkeys(os.path.abspath(p) for p in paths))
+        rebuild = active is not None and active.key != key
+        roots = outermost([os.path.abspath(p) for p in paths] + (list(active.roots) if active else []))
         report = SyncReport()
-        if active is not None and active.key != key:
-            report.rebuild = {"from": active.embed_model, "to": settings.embed_model, "from_key": active.key, "to_key": key}
-            roots += [r for r in active.roots if r not in roots and os.path.exists(r)]
-        scanned = scan([Path(r) for r in roots], int(settings.max_file_mb * 1_000_000))
+        given = outermost([os.path.abspath(p) for p in paths])
+        scanned = scan([Path(r) for r in (roots if rebuild else given) if os.path.exists(r) or r in given],
+                       int(settings.max_file_mb * 1_000_000))
         report.skipped = list(scanned.skipped)
-        report.seconds = {"load": time.perf_counter() - started, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
+        if rebuild:
+            report.rebuild = {"from": active.embed_model, "to": settings.embed_model, "from_key": active.key, "to_key": key}
+            scanned = _carry_over(scanned, Store(index_dir, active.key), roots)
+        report.seconds = {"load": time.perf_counter() - loading, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
         _apply(scanned, settings, report, progress)
         # Complete: this build becomes (or stays) the active one; after a switch the build before it is kept for
         # readers still on it until their next search, and older ones go.
-        kept = set(active.roots) if active is not None and active.key == key else set()
-        write_active(index_dir, ActiveBuild(key, settings.embed_model, settings.chunk_tokens,
-                                            settings.chunk_overlap_tokens, tuple(sorted(kept | set(roots)))))
-        if report.rebuild:
+        done = ActiveBuild(key, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap_tokens, tuple(roots))
+        if done != active:  # rewritten only on change: readers reopen their view when the file changes
+            write_active(index_dir, done)
+        if rebuild:
             drop_builds(index_dir, keep={key, active.key})
     finally:
         lock.release()
     report.seconds = {k: round(v, 3) for k, v in {**report.seconds, "total": time.perf_counter() - started}.items()}
     return report
+
+
+def outermost(roots: Sequence[str]) -> list[str]:
+    """The roots without duplicates and without those inside another root (a file of a mirrored folder)."""
+    unique = list(dict.fromkeys(roots))
+    return [r for r in unique if not any(o != r and Path(r).is_relative_to(o) for o in unique)]
+
+
+def _carry_over(scanned: _Scan, old: Store, roots: Sequence[str]) -> _Scan:
+    """For a rebuild: the articles of the old build that cannot be read again from disk — their recorded folder or
+    file is gone, or the file failed to load this time — come from the old build's stored text instead of being
+    lost."""
+    found = {a.article_id for a in scanned.articles}
+    missing_roots = [Path(r) for r in roots if not os.path.exists(r)]
+    keep = [
+        aid
+        for aid, meta in old.manifest().items()
+        if aid not in found
+        and (meta.get("source") in scanned.failed_sources
+             or any(Path(meta.get("source", "")).is_relative_to(r) for r in missing_roots))
+    ]
+    return replace(scanned, articles=scanned.articles + list(old.get_articles(keep).values()))
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from rag.config import Settings
+from rag.embeddings import Embedder
 from rag.extractive import best_quotes
 from rag.filters import SearchFilter
 from rag.followup import standalone_question
@@ -55,9 +56,11 @@ class Answerer:
 
     @property
     def gate(self) -> RelevanceGate:
-        """The answerability test for the model being served: the configured threshold, else the ones calibrated
-        for the model."""
-        embedder = self.retriever.embedder
+        """The answerability test for the model being served (see `gate_for`)."""
+        return self.gate_for(self.retriever.embedder)
+
+    def gate_for(self, embedder: Embedder) -> RelevanceGate:
+        """The answerability test for a model: the configured threshold, else the ones calibrated for the model."""
         if embedder.model_id not in self._gates:
             configured = self.settings.min_relevance
             thresholds = (
@@ -84,25 +87,27 @@ class Answerer:
     ) -> Iterator[Answer]:
         lang = question_language(question)
         query = standalone_question(question, previous, self.settings)
-        hits = self.retriever.search(query, filters=filters)
-        relevant = self.gate.relevant(query, self.retriever.query_vector(query), hits, lang) if hits else []
+        view = self.retriever.view()  # one model and store throughout, even if ingest switches builds meanwhile
+        hits = self.retriever.search(query, filters=filters, view=view)
+        gate = self.gate_for(view.embedder)
+        relevant = gate.relevant(query, view.query_vectors(query.strip()), hits, lang) if hits else []
         if not relevant:
             yield self._refusal(lang, hits)
             return
         if not self.settings.llm_enabled:
-            yield self._extractive(question, relevant, lang)
+            yield self._extractive(question, relevant, lang, view.embedder)
             return
         try:
             yield from self._generate(query, relevant, lang, stream)
         except LLMError as e:
             notice = MESSAGES[lang]["llm_failed"].format(reason=str(e))
-            yield self._extractive(question, relevant, lang, notice=notice)
+            yield self._extractive(question, relevant, lang, view.embedder, notice=notice)
 
     def _refusal(self, lang: str, hits: Sequence[Hit], mode: str | None = None, notice: str = "") -> Answer:
         return Answer(MESSAGES[lang]["no_answer"], False, mode or self.mode, (), notice, True, tuple(hits))
 
-    def _extractive(self, question: str, hits: list[Hit], lang: str, notice: str = "") -> Answer:
-        quotes = best_quotes(question, hits, self.retriever.embedder)
+    def _extractive(self, question: str, hits: list[Hit], lang: str, embedder: Embedder, notice: str = "") -> Answer:
+        quotes = best_quotes(question, hits, embedder)
         numbers: dict[str, int] = {}  # chunk_id → [n], numbered by first use
         cited: dict[int, tuple[Hit, list[str]]] = {}
         lines = [MESSAGES[lang]["quoting"]]

