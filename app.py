@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import html
 import re
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,6 @@ LABELS = {
 }
 
 STATUS_REFRESH_SECONDS = 10
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CHAT_CONCURRENCY = 8
 
 CSS = """
@@ -196,8 +196,9 @@ def example_questions(answerer: Answerer, labels: dict, n: int = 3) -> list[str]
     return [labels["example"].format(title=m["title"]) for m in newest[:n] if m.get("title")]
 
 
-def build_app(answerer: Answerer | None = None, language: str | None = None) -> gr.Blocks:
-    """The page, wired to `answerer` (default: the configured index and model)."""
+def build_app(answerer: Answerer | None = None, language: str | None = None, ingest_token: str = "") -> gr.Blocks:
+    """The page, wired to `answerer` (default: the configured index and model). `ingest_token`: the secret the
+    `ingest` endpoint requires (without one, that endpoint refuses everything)."""
     answerer = answerer or Answerer()
     settings = answerer.settings
     labels = LABELS.get(language or settings.ui_language, LABELS["de"])
@@ -222,13 +223,14 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
         except IndexUnavailable as e:
             yield esc(str(e)), sources_html(None, labels)
 
-    def ingest(paths: list[str], request: gr.Request) -> dict:
+    def ingest(paths: list[str], token: str) -> dict:
         """Index files and folders of this machine, as `python -m ingest` would (which calls this while the page
-        serves the index: the page must be the index's only writer). Loopback clients only."""
+        serves the index: the page must be the index's only writer). `token`: from `<index>/page.json`, which only
+        the user running the page can read."""
         from ingest.sync import IngestError, sync
 
-        if request.client is None or request.client.host not in LOOPBACK:
-            return {"error": "the ingest endpoint only takes requests from this machine"}
+        if not ingest_token or not secrets.compare_digest(token or "", ingest_token):
+            return {"error": "wrong or missing token (see <index>/page.json)"}
         try:
             return sync([Path(p) for p in paths], settings).to_json()
         except (IngestError, IndexUnavailable) as e:
@@ -308,7 +310,8 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> g
     from ingest.via_page import announce, withdraw
 
     s = answerer.settings
-    demo = build_app(answerer)
+    token = secrets.token_urlsafe(24)
+    demo = build_app(answerer, ingest_token=token)
     if s.watch:
         from ingest.watch import start_watching
 
@@ -324,7 +327,8 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> g
         prevent_thread_lock=True,
         quiet=not block,
     )
-    announce(s.index_dir, f"http://127.0.0.1:{demo.server_port}/")
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "127.0.0.1", "localhost") else s.host
+    announce(s.index_dir, f"http://{'[' + host + ']' if ':' in host else host}:{demo.server_port}/", token)
     atexit.register(withdraw, s.index_dir)
     if block:
         try:

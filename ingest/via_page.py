@@ -3,7 +3,8 @@
 Chroma's PersistentClient keeps each collection's vector index in memory, per process: vectors that another process
 writes into the same directory stay invisible to the page, and its next lookups of them fail ("Error finding id").
 So the page announces itself in `<index>/page.json`, and `python -m ingest` sends its paths to the page's `ingest`
-endpoint (loopback clients only), which runs the ordinary sync inside the page's process. Several serving processes
+endpoint with the token from that file (readable by its owner only), and the page runs the ordinary sync in its
+own process. Several serving processes
 on one index need Chroma's own server instead (see the README).
 """
 from __future__ import annotations
@@ -19,11 +20,16 @@ from rag.config import Settings
 PAGE_FILE = "page.json"
 
 
-def announce(index_dir: Path | str, url: str) -> None:
-    """Record that this process serves the page for `index_dir` at `url`."""
+def announce(index_dir: Path | str, url: str, token: str) -> None:
+    """Record that this process serves the page for `index_dir` at `url`, with the token an ingest request must
+    carry. The file is readable by its owner only, so only the same user can hand work to the page."""
     path = Path(index_dir) / PAGE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), "utf-8")
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"url": url, "pid": os.getpid(), "token": token}, f)
+    os.replace(tmp, path)  # never seen half-written
 
 
 def withdraw(index_dir: Path | str) -> None:
@@ -36,29 +42,40 @@ def withdraw(index_dir: Path | str) -> None:
         pass
 
 
-def serving_page(index_dir: Path | str) -> str | None:
-    """The URL of a live page serving `index_dir` from another process, or None."""
+def serving_page(index_dir: Path | str) -> dict | None:
+    """`{"url", "pid", "token"}` of a live page serving `index_dir` from another process, or None."""
+    path = Path(index_dir) / PAGE_FILE
     try:
-        page = json.loads((Path(index_dir) / PAGE_FILE).read_text("utf-8"))
+        page = json.loads(path.read_text("utf-8"))
         pid = int(page["pid"])
-        if pid == os.getpid():
-            return None
-        os.kill(pid, 0)  # raises if that process is gone (a page killed without cleaning up)
-        return str(page["url"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError, ProcessLookupError, PermissionError):
+    except FileNotFoundError:
         return None
+    except PermissionError:
+        raise IngestError(f"a page run by another user serves this index ({path}); ingest through that page") from None
+    except (ValueError, KeyError, TypeError):
+        raise IngestError(f"{path} is damaged; if no page is running, delete it") from None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a page killed without cleaning up
+    except PermissionError:
+        pass  # alive, but another user's
+    return page
 
 
 def sync_or_hand_over(paths: Sequence[Path], settings: Settings, progress=None) -> tuple[SyncReport, str | None]:
     """`sync` here, or in the page serving this index if there is one: (report, the page's URL or None)."""
-    url = serving_page(settings.index_dir)
-    if url is None:
+    page = serving_page(settings.index_dir)
+    if page is None:
         return sync(paths, settings, progress=progress), None
     from gradio_client import Client
 
+    url = page["url"]
     try:
         client = Client(url, auth=settings.auth_pair, verbose=False)
-        result = client.predict([os.path.abspath(p) for p in paths], api_name="/ingest")
+        result = client.predict([os.path.abspath(p) for p in paths], page.get("token", ""), api_name="/ingest")
     except Exception as e:  # noqa: BLE001 - any failure to reach the page is one message to the user
         raise IngestError(
             f"the page at {url} serves this index but did not take the ingest ({e}); "

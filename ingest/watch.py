@@ -18,10 +18,19 @@ from rag.config import Settings
 from rag.store import IndexUnavailable
 
 
-def is_article_file(change: Change, path: str) -> bool:
-    """Events worth a sync: files of a type we load, outside hidden folders (editors' swap files, .git, …)."""
-    p = Path(path)
-    return p.suffix.lower() in LOADERS and not any(part.startswith(".") for part in p.parts)
+def article_events(roots: Sequence[Path]) -> Callable[[Change, str], bool]:
+    """The filter of events worth a sync: files of a type we load, not hidden (editors' swap files, .git) below
+    the watched folder; and any deletion, since a removed or renamed folder has no file suffix."""
+    roots = [Path(r).resolve() for r in roots]
+
+    def wanted(change: Change, path: str) -> bool:
+        p = Path(path)
+        if change == Change.deleted and not p.suffix:
+            return True
+        below = next((p.relative_to(r).parts for r in roots if p.is_relative_to(r)), p.parts)
+        return p.suffix.lower() in LOADERS and not any(part.startswith(".") for part in below)
+
+    return wanted
 
 
 def watch_and_sync(
@@ -41,9 +50,12 @@ def watch_and_sync(
             on_report(sync_or_hand_over(paths, settings)[0])
         except (IngestError, IndexUnavailable) as e:
             on_error(e)
+        except Exception as e:  # noqa: BLE001 - a watcher that dies silently is worse than one that reports
+            on_error(RuntimeError(f"{type(e).__name__}: {e}"))
 
     run()
-    for _ in watch(*paths, watch_filter=is_article_file, debounce=debounce_ms, stop_event=stop, raise_interrupt=False):
+    filter_ = article_events(paths)
+    for _ in watch(*paths, watch_filter=filter_, debounce=debounce_ms, stop_event=stop, raise_interrupt=False):
         run()
 
 
@@ -55,6 +67,9 @@ def start_watching(folder: Path, settings: Settings, log: Callable[[str], object
         if r.added or r.updated or r.removed or r.skipped:
             log(f"watch: {r.added} added, {r.updated} updated, {r.removed} removed, {len(r.skipped)} skipped")
 
+    if not folder.is_dir():
+        log(f"watch: {folder} is not a folder; nothing is watched")
+        return stop
     thread = threading.Thread(
         target=watch_and_sync, args=([folder], settings, report, lambda e: log(f"watch: {e}"), stop),
         name="corpus-watch", daemon=True,

@@ -32,6 +32,11 @@ class KeywordIndex:
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
         self._db.execute(_SCHEMA)
 
+    def close(self) -> None:
+        """Close the connection (the file is about to be deleted)."""
+        with self._lock:
+            self._db.close()
+
     def add(self, versions: Sequence[tuple[str, str, Sequence[Chunk], str]]) -> None:
         """Index the chunks of article versions `(article_id, content_hash, chunks, title)` in one transaction (the
         title counts as part of every passage, as in the vectors)."""

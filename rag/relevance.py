@@ -19,7 +19,7 @@ from rag.terms import terms
 CORPUS_LANGUAGE = "de"  # word overlap is evidence only when question and articles share a language
 LEXICAL_BAND = 0.03
 MIN_SHARED_TERMS = 1 / 3
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d{1,3}(?:[.,]\d{3})+(?!\d)|\d+")  # 1.000 / 1,000 whole; 9.11.1989 and 14.30 in parts
 
 # Generic news sentences across beats, written for this purpose (no corpus text): the "background" a question is
 # compared with.
@@ -104,5 +104,6 @@ class RelevanceGate:
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers in `text` with separators dropped, so that 1.000, 1,000 and 1000 compare equal."""
-    return {re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)}
+    """The numbers in `text`, thousands separators and leading zeros dropped: 1.000, 1,000 and 1000 compare equal,
+    as do 03 and 3; a date 9.11.1989 gives 9, 11 and 1989."""
+    return {re.sub(r"[.,]", "", n).lstrip("0") or "0" for n in _NUMBER.findall(text)}

@@ -11,6 +11,7 @@ import calendar
 from datetime import datetime, timezone
 import hashlib
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,9 +50,15 @@ def get_client(index_dir: str):
     )
 
 
-@lru_cache(maxsize=8)
+_KEYWORD_INDEXES: dict[str, KeywordIndex] = {}  # one connection per file and process, like the Chroma client
+_KEYWORD_LOCK = threading.Lock()
+
+
 def _keyword_index(path: str) -> KeywordIndex:
-    return KeywordIndex(path)  # one connection per file and process, like the Chroma client
+    with _KEYWORD_LOCK:
+        if path not in _KEYWORD_INDEXES:
+            _KEYWORD_INDEXES[path] = KeywordIndex(path)
+        return _KEYWORD_INDEXES[path]
 
 
 def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
@@ -70,6 +77,10 @@ def drop_builds(index_dir: Path | str, keep: set[str]) -> list[str]:
         for name in (f"chunks-{key}", f"articles-{key}"):
             if name in names:
                 client.delete_collection(name)
+        keyword_file = str(Path(index_dir).resolve() / f"keyword-{key}.sqlite3")
+        with _KEYWORD_LOCK:
+            if (index := _KEYWORD_INDEXES.pop(keyword_file, None)) is not None:
+                index.close()  # else a later build of the same key would write into the deleted file
         for path in Path(index_dir).glob(f"*-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm), updated-KEY.txt
             path.unlink(missing_ok=True)
     return dropped

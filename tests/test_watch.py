@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -28,6 +30,17 @@ def wait_for(condition, timeout: float = 120.0):
     raise AssertionError("timed out")
 
 
+def json_lines(proc) -> queue.Queue:
+    """The process's stdout lines, read in a thread so that a test can wait with a timeout."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    return lines
+
+
+def next_summary(lines: queue.Queue) -> dict:
+    return json.loads(lines.get(timeout=180))
+
+
 def test_cli_watch_indexes_new_changed_and_removed_files(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -36,16 +49,23 @@ def test_cli_watch_indexes_new_changed_and_removed_files(tmp_path):
     env = {**os.environ, "RAG_LLM_BASE_URL": "", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "ingest", str(corpus), "--index", str(index), "--json", "--watch"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = json_lines(proc)
     try:
-        first = json.loads(proc.stdout.readline())
+        first = next_summary(lines)
         assert first["added"] == 1 and first["articles_total"] == 1
+        (corpus / ".drafts").mkdir()
+        (corpus / ".drafts" / "entwurf.txt").write_text("Entwurf\n\nNoch nicht fertig.", "utf-8")  # hidden: no sync
+        time.sleep(3)
+        assert lines.empty()
         (corpus / "linz.txt").write_text(NEW_ARTICLE, encoding="utf-8")
-        (corpus / ".linz.txt.swp").write_text("editor junk", encoding="utf-8")  # hidden: no sync, no skip entry
-        second = json.loads(proc.stdout.readline())
+        second = next_summary(lines)
         assert second["added"] == 1 and second["articles_total"] == 2 and not second["skipped"]
+        (corpus / "linz.txt").write_text(NEW_ARTICLE + " Der Eintritt ist frei.", encoding="utf-8")
+        third = next_summary(lines)
+        assert third["updated"] == 1 and third["articles_total"] == 2
         (corpus / "linz.txt").unlink()
-        third = json.loads(proc.stdout.readline())
-        assert third["removed"] == 1 and third["articles_total"] == 1
+        fourth = next_summary(lines)
+        assert fourth["removed"] == 1 and fourth["articles_total"] == 1
     finally:
         proc.send_signal(2)  # Ctrl-C
         proc.wait(timeout=60)
@@ -71,7 +91,7 @@ def test_page_watch_thread_makes_new_files_searchable(tmp_path):
         hit = wait_for(lambda: [h for h in retriever.search("schwimmende Bibliothek Donau", k=3)
                                 if h.article.article_id == "linz.txt"])
         assert hit[0].rank == 1
-        assert any("1 added" in line for line in logged)
+        wait_for(lambda: any("1 added" in line for line in logged))
     finally:
         stop.set()
 
