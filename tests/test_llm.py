@@ -73,12 +73,16 @@ def test_model_saying_not_in_sources_gives_a_refusal(retriever, server):
     assert not answer.answerable and answer.citations == () and answer.mode == "llm"
 
 
-def test_hanging_server_falls_back_to_extractive_within_the_timeout(retriever, server):
+def test_hanging_server_falls_back_to_extractive_within_the_timeout(answerer, retriever, server):
+    started = time.monotonic()
+    answerer.answer(QUESTION)  # the same answer without an LLM: what the fallback costs on this machine right now
+    extractive = time.monotonic() - started
     server.behaviour = "hang"
     started = time.monotonic()
     answer = llm_answerer(retriever, server, llm_timeout=2.0).answer(QUESTION)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0 + 3.0, elapsed
+    # the timeout, plus the extractive answer the fallback builds, plus slack for a loaded CI machine
+    assert elapsed < 2.0 + 2 * extractive + 1.5, (elapsed, extractive)
     assert answer.mode == "extractive" and answer.answerable and "6.000" in answer.text
     assert "2 s" in answer.notice and "\n" not in answer.notice
     assert len(server.requests) == 1  # no retries

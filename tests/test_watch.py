@@ -5,6 +5,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -47,8 +48,10 @@ def test_cli_watch_indexes_new_changed_and_removed_files(tmp_path):
     shutil.copy(SEED, corpus / SEED.name)
     index = tmp_path / "index"
     env = {**os.environ, "RAG_LLM_BASE_URL": "", "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C as on a terminal, even when the suite itself runs in the background (which ignores SIGINT for children)
     proc = subprocess.Popen([sys.executable, "-m", "ingest", str(corpus), "--index", str(index), "--json", "--watch"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = json_lines(proc)
     try:
         first = next_summary(lines)
@@ -67,8 +70,11 @@ def test_cli_watch_indexes_new_changed_and_removed_files(tmp_path):
         fourth = next_summary(lines)
         assert fourth["removed"] == 1 and fourth["articles_total"] == 1
     finally:
-        proc.send_signal(2)  # Ctrl-C
-        proc.wait(timeout=60)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()  # no-op when it ended; never leave a watcher behind
     assert proc.returncode == 0, proc.stderr.read()[-2000:]
 
 
