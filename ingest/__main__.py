@@ -80,6 +80,8 @@ def _print_report(report, settings, as_json: bool) -> None:
         f"{report.chunks} chunks written; index now holds {report.articles_total} articles "
         f"in {report.chunks_total} chunks ({settings.index_dir})"
     )
+    if report.near_duplicates:
+        click.echo(f"{report.near_duplicates} articles are near-duplicates of another outlet's (grouped as one story)")
     for d in report.duplicates:
         click.echo(f"duplicate: {d['path']} has the same text as {d['same_as']} (indexed once)")
     for s in report.skipped:

@@ -6,6 +6,7 @@ Unchanged articles (same content hash) cost no parsing beyond loading and no emb
 from __future__ import annotations
 
 import os
+from collections import Counter
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from ingest.chunking import chunk_article, passage_text
 from ingest.loaders import LOADERS, LoadError, load_file
+from ingest.near_duplicates import group, signature
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.builds import ActiveBuild, read_active, write_active
@@ -46,6 +48,7 @@ class SyncReport:
     duplicates: list[dict] = field(default_factory=list)  # [{"path", "article_id", "same_as"}]
     articles_total: int = 0
     chunks_total: int = 0
+    near_duplicates: int = 0  # indexed articles that share their story with another (same story, other outlet)
     rebuild: dict | None = None  # {"from", "to", "from_key", "to_key"} when settings changed and the index was rebuilt
     seconds: dict[str, float] = field(default_factory=dict)  # where the time went: load, model, chunk, embed, write, total
 
@@ -155,7 +158,8 @@ def sync(
         if rebuild:
             report.rebuild = {"from": active.embed_model, "to": settings.embed_model, "from_key": active.key, "to_key": key}
             scanned = _carry_over(scanned, Store(index_dir, active.key), roots)
-        report.seconds = {"load": time.perf_counter() - loading, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0}
+        report.seconds = {"load": time.perf_counter() - loading, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0,
+                          "group": 0.0}
         _apply(scanned, settings, report, progress)
         # Complete: this build becomes (or stays) the active one; after a switch the build before it is kept for
         # readers still on it until their next search, and older ones go.
@@ -190,6 +194,20 @@ def _carry_over(scanned: _Scan, old: Store, roots: Sequence[str]) -> _Scan:
              or any(Path(meta.get("source", "")).is_relative_to(r) for r in missing_roots))
     ]
     return replace(scanned, articles=scanned.articles + list(old.get_articles(keep).values()))
+
+
+def _group_stories(store: Store, threshold: float) -> int:
+    """Group the index's near-duplicate articles into stories, the earliest published first (the agency original
+    before the copies); returns how many articles share their story with another."""
+    manifest = store.manifest()
+    missing = [aid for aid, meta in manifest.items() if not meta.get("minhash")]  # indexed before grouping existed
+    added = {aid: signature(a.text) for aid, a in store.get_articles(missing).items()}
+    signatures = {aid: meta.get("minhash") or added.get(aid, "") for aid, meta in manifest.items()}
+    order = sorted(manifest, key=lambda aid: (manifest[aid].get("date") or "9999", aid))
+    stories = group({a: s for a, s in signatures.items() if s}, threshold, order)
+    store.set_stories(stories, added)
+    sizes = Counter(stories.values())
+    return sum(1 for story in stories.values() if sizes[story] > 1)
 
 
 @contextmanager
@@ -255,7 +273,8 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
                 bounds = np.cumsum([0] + [len(cs) for cs in chunked])
                 with _timed(report, "write"):
                     store.write_articles(
-                        [(a, cs, vectors[lo:hi]) for a, cs, lo, hi in zip(batch, chunked, bounds[:-1], bounds[1:])]
+                        [(a, cs, vectors[lo:hi]) for a, cs, lo, hi in zip(batch, chunked, bounds[:-1], bounds[1:])],
+                        {a.article_id: signature(a.text) for a in batch},
                     )
                 report.chunks += int(bounds[-1])
                 if progress:
@@ -264,5 +283,10 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
     store.delete_articles(gone)
     report.removed = len(gone)
     if todo or gone:
+        with _timed(report, "group"):
+            report.near_duplicates = _group_stories(store, settings.duplicate_threshold)
         store.mark_updated()
+    else:
+        sizes = Counter(meta.get("story") or aid for aid, meta in manifest.items())
+        report.near_duplicates = sum(1 for aid, meta in manifest.items() if sizes[meta.get("story") or aid] > 1)
     report.articles_total, report.chunks_total = store.counts()

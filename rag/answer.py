@@ -5,14 +5,17 @@ from collections.abc import Iterator, Sequence
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.extractive import best_quotes
+from rag.disagreement import Disagreement, find_disagreement
+from rag.extractive import Quote, best_quotes, scored_sentences
 from rag.filters import SearchFilter
 from rag.followup import standalone_question
 from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, complete
 from rag.relevance import RelevanceGate
 from rag.retriever import Retriever
 from rag.schema import Answer, Citation, Hit
+from rag.store import date_bounds
 from rag.terms import question_language
+from rag.time_intent import describe_period, parse_time, published_phrase
 
 # How far (in cosine) a passage must stand out from the null model of rag.relevance for the articles to be taken
 # to answer, per embedding model and question language (an English question over German text has compressed
@@ -23,16 +26,36 @@ CALIBRATED_MIN_RELEVANCE = {
 }
 FALLBACK_MIN_RELEVANCE = {"de": 0.1, "en": 0.08}
 
+SIDE_RATIO = 0.6  # an article's best sentence answers (and may disagree) if it scores this share of the best one
+
 MESSAGES = {
     "de": {
         "quoting": "Die Artikel sagen dazu (wörtlich zitiert):",
         "no_answer": "Die vorliegenden Artikel beantworten diese Frage nicht.",
         "llm_failed": "Hinweis: Das Sprachmodell war nicht verfügbar ({reason}); die Antwort zitiert die Artikel.",
+        "report": "Laut einem Bericht {published}",
+        "undated_report": "Laut einem undatierten Bericht",
+        "sources": "Quellen: ",
+        "disagree": "Die Quellen nennen unterschiedliche Zahlen: ",
+        "side": "{figure} laut dem Bericht {published}",
+        "side_undated": "{figure} laut einem undatierten Bericht",
+        "newest": " Am neuesten ist der Bericht {published} [{n}].",
+        "off_period": "Hinweis: Kein gefundener Bericht stammt aus dem gefragten Zeitraum ({period}); "
+                      "die Antwort beruht auf Berichten anderer Daten.",
     },
     "en": {
         "quoting": "The articles say (quoted verbatim, in the original German):",
         "no_answer": "The articles available do not answer this question.",
         "llm_failed": "Note: the language model was unavailable ({reason}); the answer quotes the articles.",
+        "report": "According to a report {published}",
+        "undated_report": "According to an undated report",
+        "sources": "Sources: ",
+        "disagree": "The sources give different figures: ",
+        "side": "{figure} according to the report {published}",
+        "side_undated": "{figure} according to an undated report",
+        "newest": " The newest is the report {published} [{n}].",
+        "off_period": "Note: none of the reports found is from the period asked about ({period}); the answer rests "
+                      "on reports from other dates.",
     },
 }
 
@@ -90,7 +113,8 @@ class Answerer:
         view = self.retriever.view()  # one model and store throughout, even if ingest switches builds meanwhile
         hits = self.retriever.search(query, filters=filters, view=view)
         gate = self.gate_for(view.embedder)
-        relevant = gate.relevant(query, view.query_vectors(query.strip()), hits, lang) if hits else []
+        topic = self.retriever.topic(query)  # what the passages must be about; the period is matched on dates
+        relevant = gate.relevant(topic, view.query_vectors(topic), hits, lang) if hits else []
         if not relevant:
             yield self._refusal(lang, hits)
             return
@@ -98,7 +122,7 @@ class Answerer:
             yield self._extractive(question, relevant, lang, view.embedder)
             return
         try:
-            yield from self._generate(query, relevant, lang, stream)
+            yield from self._generate(query, relevant, lang, stream, view.embedder)
         except LLMError as e:
             notice = MESSAGES[lang]["llm_failed"].format(reason=str(e))
             yield self._extractive(question, relevant, lang, view.embedder, notice=notice)
@@ -107,19 +131,44 @@ class Answerer:
         return Answer(MESSAGES[lang]["no_answer"], False, mode or self.mode, (), notice, True, tuple(hits))
 
     def _extractive(self, question: str, hits: list[Hit], lang: str, embedder: Embedder, notice: str = "") -> Answer:
-        quotes = best_quotes(question, hits, embedder)
+        scored = scored_sentences(question, hits, embedder)
+        quotes = best_quotes(scored)
+        disagreement = self._disagreement(question, scored)
+        if disagreement:  # every side is quoted, the newest first
+            sides = [next(q for q in scored if q.hit is s.hit and q.text == s.sentence) for s in disagreement.sides]
+            quotes = sides + [q for q in quotes if q not in sides]
         numbers: dict[str, int] = {}  # chunk_id → [n], numbered by first use
         cited: dict[int, tuple[Hit, list[str]]] = {}
         lines = [MESSAGES[lang]["quoting"]]
         for q in quotes:
             n = numbers.setdefault(q.hit.chunk.chunk_id, len(numbers) + 1)
             cited.setdefault(n, (q.hit, []))[1].append(q.text)
-            lines.append(f"„{q.text}“ [{n}]")
+            lines.append(f"{_report(q.hit, lang)}: „{q.text}“ [{n}]")
+        if disagreement:
+            lines.append(_disagreement_line(disagreement, lambda hit: numbers[hit.chunk.chunk_id], lang))
         citations = tuple(Citation(n, hit, " … ".join(texts)) for n, (hit, texts) in cited.items())
+        notice = _join(notice, self._period_notice(question, hits, lang))
         return Answer("\n".join(lines), True, "extractive", citations, notice, True, tuple(hits))
 
-    def _generate(self, question: str, hits: list[Hit], lang: str, stream: bool) -> Iterator[Answer]:
-        messages = build_messages(question, hits, lang)
+    def _disagreement(self, question: str, scored: Sequence[Quote]) -> Disagreement | None:
+        if not self.settings.flag_disagreement:
+            return None
+        return find_disagreement(question, [(q.hit, q.text, q.score) for q in scored], SIDE_RATIO)
+
+    def _period_notice(self, question: str, hits: Sequence[Hit], lang: str) -> str:
+        """A notice when the question asks about a period and no report found is from it (undated ones may be)."""
+        intent = parse_time(question, self.settings.reference_day) if self.settings.time_aware else None
+        if intent is None or not intent.has_period or any(intent.overlaps(h.article.date) is not False for h in hits):
+            return ""
+        return MESSAGES[lang]["off_period"].format(period=describe_period(intent, lang))
+
+    def _generate(
+        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder
+    ) -> Iterator[Answer]:
+        disagreement = None
+        if self.settings.flag_disagreement:
+            disagreement = self._disagreement(question, scored_sentences(question, hits, embedder))
+        messages = build_messages(question, hits, lang, _disagreement_note(disagreement, hits))
         raw = ""
         for delta in complete(self.settings, messages, stream):
             raw += delta
@@ -131,8 +180,61 @@ class Answerer:
             yield self._refusal(lang, hits, mode="llm")
             return
         text, cited = check_citations(raw, len(hits), final=True)
-        yield Answer(text.strip(), True, "llm", self._citations(cited, hits), "", True, tuple(hits))
+        number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}
+        if disagreement and not all(number[s.hit.chunk.chunk_id] in cited for s in disagreement.sides):
+            # the model picked a side: the answer still shows both
+            text = text.strip() + "\n" + _disagreement_line(disagreement, lambda hit: number[hit.chunk.chunk_id], lang)
+            cited += [number[s.hit.chunk.chunk_id] for s in disagreement.sides if number[s.hit.chunk.chunk_id] not in cited]
+        dates = "; ".join(f"[{n}] {_report(hits[n - 1], lang, sources=True)}" for n in cited)
+        text = text.strip() + (f"\n{MESSAGES[lang]['sources']}{dates}" if dates else "")
+        notice = self._period_notice(question, hits, lang)
+        yield Answer(text, True, "llm", self._citations(cited, hits), notice, True, tuple(hits))
 
     @staticmethod
     def _citations(cited: list[int], hits: list[Hit]) -> tuple[Citation, ...]:
         return tuple(Citation(n, hits[n - 1], hits[n - 1].chunk.text) for n in cited)
+
+
+def _report(hit: Hit, lang: str, sources: bool = False) -> str:
+    """"Laut einem Bericht vom 13. Juli 2025 (APA)" — when and by whom a cited report was published."""
+    a = hit.article
+    published = published_phrase(a.date, lang)
+    if sources:
+        text = published.removeprefix("vom ").removeprefix("of ") if published else "?"
+    else:
+        text = MESSAGES[lang]["report"].format(published=published) if published else MESSAGES[lang]["undated_report"]
+    return f"{text} ({a.agency})" if a.agency else text
+
+
+def _disagreement_line(d: Disagreement, number, lang: str) -> str:
+    """The sentence that says the sources disagree, citing each side; the newest report is named."""
+    m = MESSAGES[lang]
+    parts = []
+    for side in d.sides:
+        figure = f"{side.figure.text} {side.figure.label}".strip()
+        published = published_phrase(side.hit.article.date, lang)
+        key = "side" if published else "side_undated"
+        parts.append(m[key].format(figure=figure, published=published) + f" [{number(side.hit)}]")
+    line = m["disagree"] + "; ".join(parts) + "."
+    newest, rest = d.sides[0], d.sides[1:]
+    newest_span = date_bounds(newest.hit.article.date)
+    if newest_span and all((date_bounds(s.hit.article.date) or (0, 0))[1] < newest_span[0] for s in rest):
+        line += m["newest"].format(published=published_phrase(newest.hit.article.date, lang), n=number(newest.hit))
+    return line
+
+
+def _disagreement_note(d: Disagreement | None, hits: Sequence[Hit]) -> str:
+    """What the LLM is told when the passages give different figures."""
+    if d is None:
+        return ""
+    number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}
+    sides = "; ".join(
+        f"passage [{number[s.hit.chunk.chunk_id]}] (published {s.hit.article.date or 'undated'}): {s.figure.text}"
+        for s in d.sides
+    )
+    return (f"The passages give different figures: {sides}. Say that the sources differ, cite each of them, and "
+            "say which report is the newest.")
+
+
+def _join(*notices: str) -> str:
+    return " ".join(n for n in notices if n)

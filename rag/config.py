@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,19 @@ class Settings(BaseSettings):
         "None = the value calibrated for the embedding model.",
     )
 
+    today: date | None = Field(
+        default=None, description="The day relative dates in questions count from (\"letzte Woche\"); unset = today."
+    )
+    time_aware: bool = Field(default=True, description="Dates in questions boost reports of that period.")
+    group_duplicates: bool = Field(
+        default=True, description="Near-duplicate copies of one story take one slot in the results."
+    )
+    duplicate_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Estimated Jaccard similarity (word 3-grams) above which two articles "
+        "are copies of one story; measured in bench/near_duplicates.py."
+    )
+    flag_disagreement: bool = Field(default=True, description="Answers point out sources giving different figures.")
+
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset = extractive mode.")
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = Field(
@@ -64,6 +78,11 @@ class Settings(BaseSettings):
     def auth_pair(self) -> tuple[str, str] | None:
         """(user, password) for Gradio's login, or None."""
         return tuple(self.auth.split(":", 1)) if self.auth else None
+
+    @property
+    def reference_day(self) -> date:
+        """`today`, or the actual date."""
+        return self.today or date.today()
 
     @property
     def llm_enabled(self) -> bool:

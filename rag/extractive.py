@@ -25,9 +25,9 @@ class Quote:
     score: float
 
 
-def best_quotes(question: str, hits: list[Hit], embedder: Embedder) -> list[Quote]:
-    """Up to `MAX_SENTENCES` sentences from `hits`, best first, scored by meaning (embedding cosine) and by how
-    many of the question's content words they contain (names and numbers matter in news)."""
+def scored_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[Quote]:
+    """Every sentence of `hits`' passages, best answer to `question` first, scored by meaning (embedding cosine)
+    and by how many of the question's content words they contain (names and numbers matter in news)."""
     candidates: list[tuple[Hit, int, int]] = []
     seen: set[tuple[str, int]] = set()
     for hit in hits:
@@ -43,12 +43,13 @@ def best_quotes(question: str, hits: list[Hit], embedder: Embedder) -> list[Quot
     q_terms = set(terms(question))
     overlap = np.array([len(q_terms & set(terms(t))) / len(q_terms) if q_terms else 0.0 for t in texts])
     scores = 0.5 * cosine + 0.5 * overlap
-    order = np.argsort(-scores)
-    best = float(scores[order[0]])
-    quotes = []
-    for i in order[:MAX_SENTENCES]:
-        if scores[i] < KEEP_RATIO * best:
-            break
-        hit, s, e = candidates[i]
-        quotes.append(Quote(hit, texts[i], hit.chunk.start + s, hit.chunk.start + e, float(scores[i])))
-    return quotes
+    return [
+        Quote(candidates[i][0], texts[i], candidates[i][0].chunk.start + candidates[i][1],
+              candidates[i][0].chunk.start + candidates[i][2], float(scores[i]))
+        for i in np.argsort(-scores, kind="stable")
+    ]
+
+
+def best_quotes(scored: list[Quote]) -> list[Quote]:
+    """Up to `MAX_SENTENCES` of the `scored_sentences`, as long as they score near the best one."""
+    return [q for q in scored[:MAX_SENTENCES] if q.score >= KEEP_RATIO * scored[0].score]

@@ -23,8 +23,9 @@ them.
 Rules:
 - Use only facts stated in the passages. Do not add outside knowledge.
 - After each sentence, cite the passage numbers it relies on, like [1] or [2][3]. Cite only the numbers given.
-- If the passages report different figures or claims, say so and cite each side.
-- Answer in {language}, in at most five sentences. Mention when a source was published if it matters.
+- If the passages report different figures or claims, say so and cite each side; if one report is newer, say which.
+- Say when the reports you rely on were published (their date attribute), e.g. "according to a report of July 2025".
+- Answer in {language}, in at most five sentences.
 - If the passages do not answer the question, reply exactly {no_answer} and nothing else."""
 
 
@@ -32,8 +33,9 @@ class LLMError(Exception):
     """The LLM server could not give an answer; the message is one line for the user."""
 
 
-def build_messages(question: str, hits: Sequence[Hit], language: str) -> list[dict]:
-    """The chat request: rules in the system message, passages numbered and escaped inside <passages>."""
+def build_messages(question: str, hits: Sequence[Hit], language: str, note: str = "") -> list[dict]:
+    """The chat request: rules in the system message, passages numbered and escaped inside <passages>, then our
+    own `note` on them (e.g. that they disagree), then the question."""
     blocks = []
     for n, hit in enumerate(hits, 1):
         a = hit.article
@@ -41,7 +43,8 @@ def build_messages(question: str, hits: Sequence[Hit], language: str) -> list[di
             f'{k}="{html.escape(v, quote=True)}"' for k, v in (("title", a.title), ("date", a.date), ("source", a.agency)) if v
         )
         blocks.append(f'<passage n="{n}" {attrs}>\n{html.escape(hit.chunk.text, quote=False)}\n</passage>')
-    user = "<passages>\n" + "\n".join(blocks) + f"\n</passages>\n\nQuestion: {question.strip()}"
+    user = "<passages>\n" + "\n".join(blocks) + "\n</passages>\n\n" + (f"Note: {note}\n\n" if note else "")
+    user += f"Question: {question.strip()}"
     system = SYSTEM_PROMPT.format(language=LANGUAGE_NAMES.get(language, "the language of the question"), no_answer=NO_ANSWER)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

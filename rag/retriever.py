@@ -13,8 +13,9 @@ from rag.builds import active_stamp, read_active
 from rag.config import Settings, get_settings
 from rag.embeddings import Embedder, get_embedder
 from rag.filters import SearchFilter
-from rag.schema import Hit
-from rag.store import Store, StoredChunk, index_key
+from rag.schema import Article, Hit
+from rag.store import Store, StoredChunk, date_bounds, index_key
+from rag.time_intent import TimeIntent, parse_time, without_period
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
@@ -101,7 +102,8 @@ class Retriever:
         """The top `k` passages for `query`, best first; one long article does not crowd out others
         (see `rank_with_cap`). `view`: search this view (an answer uses one view throughout)."""
         k = k or self.settings.top_k
-        query = query.strip()
+        intent = self.time_intent(query)
+        query = without_period(query.strip(), intent)
         if not query:
             return []
         view = view or self.view()
@@ -112,7 +114,17 @@ class Retriever:
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)
-        return rank_with_cap(fused, k, self.settings.max_chunks_per_article)
+        if intent:
+            fused = weigh_by_time(fused, intent)
+        return rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
+
+    def time_intent(self, query: str) -> TimeIntent | None:
+        """What `query` says about time, when retrieval is time-aware."""
+        return parse_time(query.strip(), self.settings.reference_day) if self.settings.time_aware else None
+
+    def topic(self, query: str) -> str:
+        """`query` as retrieval compares it with passages: without the words naming a period (see `search`)."""
+        return without_period(query.strip(), self.time_intent(query))
 
 
 @dataclass(frozen=True)
@@ -143,17 +155,51 @@ def fuse(dense: Sequence[StoredChunk], keyword: Sequence[tuple[StoredChunk, floa
     return sorted(ranked, key=lambda x: -x.score)
 
 
-def rank_with_cap(candidates: Sequence[Candidate], k: int, cap: int) -> list[Hit]:
+# How much a report's date moves it in the fused ranking (scores are 0–1): a report from the period asked about
+# gains, a dated report from outside loses, an undated one stays (it may still be the answer); "aktuell"/"latest"
+# lifts the newest. Measured on bench/news_aware (see README).
+PERIOD_BONUS = 0.15
+RECENCY_BONUS = 0.1
+
+
+def weigh_by_time(candidates: Sequence[Candidate], intent: TimeIntent) -> list[Candidate]:
+    """The candidates re-scored by how their articles' dates fit what the question says about time. For "the
+    latest", the dated contenders (within half the best score) gain by their order of publication."""
+    best = max((c.score for c in candidates), default=0.0)
+    contenders = sorted({span[1] for c in candidates if c.score >= 0.5 * best and (span := date_bounds(c.stored.article.date))})
+    out = []
+    for c in candidates:
+        bonus = 0.0
+        fits = intent.overlaps(c.stored.article.date)
+        if fits is not None:
+            bonus += PERIOD_BONUS if fits else -PERIOD_BONUS
+        span = date_bounds(c.stored.article.date)
+        if intent.recency and span and span[1] in contenders and len(contenders) > 1:
+            bonus += RECENCY_BONUS * contenders.index(span[1]) / (len(contenders) - 1)
+        out.append(Candidate(c.stored, c.score + bonus))
+    return sorted(out, key=lambda x: -x.score)
+
+
+def rank_with_cap(candidates: Sequence[Candidate], k: int, cap: int, group_duplicates: bool = True) -> list[Hit]:
     """The best `k` candidates with at most `cap` per article while other articles have candidates left; only
-    when they run out does an article get more (a single relevant article still fills the list)."""
+    when they run out does an article get more (a single relevant article still fills the list). With
+    `group_duplicates`, a story's near-duplicate copies in other outlets take no slot: the best-ranked copy stands
+    for the story and lists the others in `Hit.also`."""
     per_article: dict[str, int] = {}
+    owner: dict[str, str] = {}  # story → the article that stands for it
+    also: dict[str, dict[str, Article]] = {}
     first, overflow = [], []
     for c in candidates:
         aid = c.stored.article.article_id
+        story = (c.stored.story or aid) if group_duplicates else aid
+        if owner.setdefault(story, aid) != aid:
+            also.setdefault(owner[story], {}).setdefault(aid, c.stored.article)
+            continue
         n = per_article[aid] = per_article.get(aid, 0) + 1
         (first if n <= cap else overflow).append(c)
     chosen = (first + overflow)[:k]
     return [
-        Hit(chunk=c.stored.chunk, article=c.stored.article, score=c.score, rank=i, similarity=c.stored.similarity)
+        Hit(chunk=c.stored.chunk, article=c.stored.article, score=c.score, rank=i, similarity=c.stored.similarity,
+            also=tuple(also.get(c.stored.article.article_id, {}).values()))
         for i, c in enumerate(chosen, 1)
     ]

@@ -56,6 +56,7 @@ class Hit:
     score: float
     rank: int
     similarity: float = 0.0
+    also: tuple[Article, ...] = ()  # near-duplicate copies of this story in other outlets ("also reported by")
 
     def to_json(self) -> dict:
         """The `search --json` shape of the fixed CLI contract."""
@@ -73,7 +74,13 @@ class Hit:
             "text": self.chunk.text,
             "start": self.chunk.start,
             "end": self.chunk.end,
+            "also_reported_by": [_brief(a) for a in self.also],
         }
+
+
+def _brief(article: Article) -> dict:
+    return {"article_id": article.article_id, "title": article.title, "date": article.date, "agency": article.agency,
+            "source": article.source, "url": article.url}
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Citation:
             "quote": self.quote,
             "start": self.hit.chunk.start,
             "end": self.hit.chunk.end,
+            "also_reported_by": [_brief(a) for a in self.hit.also],
         }
 
 

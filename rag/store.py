@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,11 +31,13 @@ class IndexUnavailable(Exception):
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A stored chunk with its committed article and its cosine similarity to the query."""
+    """A stored chunk with its committed article, its cosine similarity to the query and the story the article
+    belongs to (the id of the first of its near-duplicates, see ingest.near_duplicates)."""
 
     chunk: Chunk
     article: Article
     similarity: float
+    story: str = ""
 
 
 @lru_cache(maxsize=8)
@@ -159,11 +161,17 @@ class Store:
 
     def get_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
         """The committed articles with these ids."""
+        return {i: article for i, (article, _) in self._articles_with_story(article_ids).items()}
+
+    def _articles_with_story(self, article_ids: Iterable[str]) -> dict[str, tuple[Article, str]]:
         ids = list(dict.fromkeys(article_ids))
         if not ids:
             return {}
         got = self.articles.get(ids=ids, include=["documents", "metadatas"])
-        return {i: _article(i, doc, meta) for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+        return {
+            i: (_article(i, doc, meta), meta.get("story") or i)
+            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
 
     def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
         """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
@@ -188,13 +196,13 @@ class Store:
         return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
 
     def _committed(self, ids, docs, metas, sims) -> list[StoredChunk]:
-        articles = self.get_articles(m["article_id"] for m in metas)
+        articles = self._articles_with_story(m["article_id"] for m in metas)
         out = []
         for cid, doc, meta, sim in zip(ids, docs, metas, sims):
-            article = articles.get(meta["article_id"])
+            article, story = articles.get(meta["article_id"], (None, ""))
             if article is None or article.content_hash != meta["content_hash"]:
                 continue  # a version being written or replaced: invisible until committed
-            out.append(StoredChunk(_chunk(cid, doc, meta), article, sim))
+            out.append(StoredChunk(_chunk(cid, doc, meta), article, sim, story))
         return out
 
     def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
@@ -206,8 +214,11 @@ class Store:
 
     # -- writing (callers hold the writer lock) --------------------------------------------------------------
 
-    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
-        """Add or replace articles `(article, chunks, vectors)`: new chunks first, then the article records (the
+    def write_articles(
+        self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], signatures: Mapping[str, str] | None = None
+    ) -> None:
+        """Add or replace articles `(article, chunks, vectors)` with their near-duplicate `signatures` (article_id →
+        ingest.near_duplicates.signature): new chunks first, then the article records (the
         commit point), then the old versions' chunks go. A crash in between leaves only invisible leftovers that the
         next sync removes. One call per step for the whole batch: Chroma's per-call cost dominates small writes."""
         if not items:
@@ -227,12 +238,31 @@ class Store:
             ids=ids,
             embeddings=[_ARTICLE_VECTOR] * len(items),
             documents=[a.text for a, _, _ in items],
-            metadatas=[_article_meta(a, len(chunks)) for a, chunks, _ in items],
+            metadatas=[_article_meta(a, len(chunks), (signatures or {}).get(a.article_id, "")) for a, chunks, _ in items],
         )
         stale = old_ids - {c.chunk_id for c in new_chunks}
         if stale:
             self.chunks.delete(ids=sorted(stale))
         self.keyword.keep_only([(a.article_id, a.content_hash) for a, _, _ in items])
+
+    def set_stories(self, stories: Mapping[str, str], signatures: Mapping[str, str] | None = None) -> int:
+        """Record which story (near-duplicate group) each article belongs to, and signatures computed for articles
+        indexed without one; writes only what changed and returns how many articles that was."""
+        signatures = signatures or {}
+        manifest = self.manifest()
+        changed = [
+            aid for aid, meta in manifest.items()
+            if (aid in stories and meta.get("story", aid) != stories[aid]) or aid in signatures
+        ]
+        if changed:
+            self.articles.update(
+                ids=changed,
+                metadatas=[
+                    {"story": stories.get(aid, aid), **({"minhash": signatures[aid]} if aid in signatures else {})}
+                    for aid in changed
+                ],
+            )
+        return len(changed)
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
         """Remove articles: the record first (readers stop seeing them), then their chunks."""
@@ -278,8 +308,9 @@ def _chunk_meta(article: Article, chunk: Chunk) -> dict:
     return {**_base_meta(article), "chunk_index": chunk.index, "start": chunk.start, "end": chunk.end}
 
 
-def _article_meta(article: Article, n_chunks: int) -> dict:
-    return {**_base_meta(article), "chunks": n_chunks}
+def _article_meta(article: Article, n_chunks: int, signature: str) -> dict:
+    # a new or changed article is its own story until the sync's grouping says otherwise
+    return {**_base_meta(article), "chunks": n_chunks, "minhash": signature, "story": article.article_id}
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:

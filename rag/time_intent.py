@@ -1,0 +1,162 @@
+"""What a question says about time: an explicit or relative period ("im Juli 2025", "letzte Woche", "last month")
+or a wish for the newest reports ("aktuell", "latest", "seit Kriegsbeginn"), parsed with dateparser relative to a
+configurable "today"; and how publication dates are said in an answer."""
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+
+from rag.store import date_bounds
+
+# Words asking for the current state rather than a period. "seit …" asks for a running total up to now: the newest
+# report has it.
+_RECENCY = re.compile(
+    r"\b(aktuell\w*|derzeit\w*|momentan\w*|zurzeit|neueste\w*|jüngste\w*|zuletzt|inzwischen|mittlerweile|"
+    r"bisher|bislang|seit|latest|current\w*|recent\w*|now|so far|newest|to date)\b",
+    re.IGNORECASE,
+)
+# dateparser also reads lone words as dates ("die" = Dienstag); a match counts only with one of these in it.
+_DATE_WORD = re.compile(
+    r"\d|januar|jänner|februar|märz|april|mai\b|juni|juli|august|september|oktober|november|dezember|"
+    r"january|february|march|may\b|june|july|october|december|"
+    r"gestern|vorgestern|heute|woche|monat|jahr|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
+    r"yesterday|today|week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday|ago",
+    re.IGNORECASE,
+)
+_NUMBER_ONLY = re.compile(r"[\d.,\s]+")
+_YEAR = re.compile(r"(19|20)\d\d")
+_MONTH_NAMES = (r"januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+                r"january|february|march|may|june|july|october|december")
+_MONTH = re.compile(rf"\b({_MONTH_NAMES})\b|monat|month")
+_DAY = re.compile(
+    rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|tag\b|yesterday|today|day\b|"
+    r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+)
+
+MONTHS = {
+    "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
+           "Dezember"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+}
+
+
+@dataclass(frozen=True)
+class TimeIntent:
+    """The period a question asks about (`start`/`end` inclusive, either may be None) and whether it wants the
+    newest reports; `phrase` is the words it was read from."""
+
+    start: date | None = None
+    end: date | None = None
+    recency: bool = False
+    phrase: str = ""
+
+    @property
+    def has_period(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def overlaps(self, article_date: str) -> bool | None:
+        """Whether an article published at `article_date` (ISO, as precise as known) falls in the period; None for
+        an undated article or no period."""
+        span = date_bounds(article_date)
+        if span is None or not self.has_period:
+            return None
+        lo = int(self.start.strftime("%Y%m%d")) if self.start else 0
+        hi = int(self.end.strftime("%Y%m%d")) if self.end else 99991231
+        return span[1] >= lo and span[0] <= hi
+
+
+@lru_cache(maxsize=256)  # retrieval and the answer both ask
+def parse_time(question: str, today: date) -> TimeIntent | None:
+    """The time a question refers to, or None when it names none."""
+    recency = _RECENCY.search(question)
+    found = _dates_in(question, today)
+    if found is None:
+        return TimeIntent(recency=True, phrase=recency.group(0)) if recency else None
+    phrase, start, end = found
+    return TimeIntent(start, end, recency=bool(recency), phrase=phrase)
+
+
+def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
+    from dateparser.search import search_dates
+
+    for text, when in search_dates(question, languages=["de", "en"], settings=_settings(today)) or []:
+        phrase = re.sub(r"\s+(in|im|am|an|on|at|of|bei|zu)$", "", text.strip(" ?!.,;:"), flags=re.IGNORECASE)
+        # "die" (= Dienstag) or a bare count ("30 Tote" → the 30th) is no date
+        if not _DATE_WORD.search(phrase) or (_NUMBER_ONLY.fullmatch(phrase) and not _YEAR.fullmatch(phrase)):
+            continue
+        start, end = _period(when.date(), _granularity(phrase))
+        if start > today:
+            continue
+        return phrase, start, min(end, today) if _is_relative(phrase) else end
+    return None
+
+
+def _granularity(phrase: str) -> str:
+    """How long a period the words name: dateparser parses "im Juli 2025" to one day of July."""
+    p = phrase.lower()
+    if _DAY.search(p):
+        return "day"
+    if re.search(r"woche|week", p):
+        return "week"
+    if _MONTH.search(p):
+        return "month"
+    return "year"
+
+
+def without_period(question: str, intent: TimeIntent | None) -> str:
+    """The question without the words naming its period: dates are matched on the articles' dates, and "im Juni
+    2025" in the text compared by meaning only blurs what the question is about."""
+    if intent is None or not intent.has_period or not intent.phrase:
+        return question
+    return re.sub(r"\s{2,}", " ", question.replace(intent.phrase, " ")).strip()
+
+
+def _is_relative(phrase: str) -> bool:
+    return not re.search(r"\d", phrase)
+
+
+def _period(day: date, period: str) -> tuple[date, date]:
+    if period == "year":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    if period == "month":
+        return date(day.year, day.month, 1), date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+    if period == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=6)
+    return day, day
+
+
+def _settings(today: date) -> dict:
+    from datetime import datetime
+
+    return {"RELATIVE_BASE": datetime(today.year, today.month, today.day), "PREFER_DATES_FROM": "past",
+            "RETURN_AS_TIMEZONE_AWARE": False}
+
+
+def published_phrase(article_date: str, lang: str) -> str:
+    """How an answer says when a report was published: "vom 13. Juli 2025", "vom Juli 2025", "aus dem Jahr 2025" /
+    "of 13 July 2025", "of July 2025", "from 2025"; "" for an undated report."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", article_date or "")
+    if not m:
+        return ""
+    year, month, day = m[1], int(m[2] or 0), int(m[3] or 0)
+    if not month:
+        return f"aus dem Jahr {year}" if lang == "de" else f"from {year}"
+    name = MONTHS["de" if lang == "de" else "en"][month - 1]
+    if not day:
+        return f"vom {name} {year}" if lang == "de" else f"of {name} {year}"
+    return f"vom {day}. {name} {year}" if lang == "de" else f"of {day} {name} {year}"
+
+
+def describe_period(intent: TimeIntent, lang: str) -> str:
+    """The asked period in words, for a notice ("Juli 2025", "2025-06-02 – 2025-06-08")."""
+    s, e = intent.start, intent.end
+    if s and e and s.day == 1 and e == date(s.year, s.month, calendar.monthrange(s.year, s.month)[1]):
+        return f"{MONTHS['de' if lang == 'de' else 'en'][s.month - 1]} {s.year}"
+    if s and e and (s, e) == (date(s.year, 1, 1), date(s.year, 12, 31)):
+        return str(s.year)
+    return " – ".join(d.isoformat() if d else "…" for d in (s, e)) if s != e else s.isoformat()
