@@ -1,56 +1,82 @@
-"""Near-duplicate articles — one agency story in several outlets with small edits — found with MinHash/LSH
-(datasketch) over word 3-grams of the body, and grouped so that a story takes one slot in the results.
+"""Near-duplicate articles — one agency story in several outlets with small edits, often cut short — found with
+MinHash/LSH (datasketch) over word 3-grams of the body, and grouped so that a story takes one slot in the results.
 
-A signature is stored with each article (base64 of 128 32-bit minimums), so a sync compares new articles with
-the indexed ones without re-reading them; the threshold is measured in `bench/near_duplicates.py`.
+Two articles are copies when most of the shorter one's 3-grams occur in the other (containment, estimated from
+the MinHash Jaccard similarity and the two 3-gram counts). A signature is stored with each article, so a sync
+groups new articles with the indexed ones without re-reading them; the threshold is measured in
+`bench/near_duplicates.py`.
 """
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from rag.terms import words
 
 NUM_PERM = 128
+LSH_SHARE = 0.5
+MIN_CONTAINED = 60  # 3-grams (≈ 60 words) below which only Jaccard similarity counts
+SEED = 1
 SCHEME = "affine32"  # fixed, since signatures are stored: 32-bit values, 4 bytes each
 SHINGLE_WORDS = 3
 
 
 def signature(text: str) -> str:
-    """The MinHash signature of an article body, as a short string for the index's metadata."""
+    """The MinHash signature of an article body with its number of 3-grams, as a short string for the index's
+    metadata: "<3-grams>:<base64 of 128 32-bit minimums>"."""
     from datasketch import MinHash
 
     tokens = words(text)
     shingles = {" ".join(tokens[i : i + SHINGLE_WORDS]) for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1))}
-    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
+    m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
     m.update_batch([s.encode("utf-8") for s in shingles])
-    return base64.b64encode(m.hashvalues.astype("<u4").tobytes()).decode("ascii")
+    return f"{len(shingles)}:" + base64.b64encode(m.hashvalues.astype("<u4").tobytes()).decode("ascii")
 
 
-def _minhash(encoded: str):
-    from datasketch import MinHash
+@dataclass(frozen=True)
+class _Signature:
+    size: int
+    minhash: object
 
-    values = np.frombuffer(base64.b64decode(encoded), dtype="<u4").astype(np.uint32)
-    return MinHash(num_perm=NUM_PERM, hashvalues=values, scheme=SCHEME)
+
+def _decode(encoded: str) -> _Signature:
+    from datasketch import LeanMinHash  # read-only, and without MinHash's costly set-up of permutations
+
+    size, _, data = encoded.partition(":")
+    values = np.frombuffer(base64.b64decode(data), dtype="<u4").astype(np.uint32)
+    return _Signature(int(size), LeanMinHash(seed=SEED, hashvalues=values, scheme=SCHEME))
+
+
+def _containment(a: _Signature, b: _Signature) -> float:
+    """The estimated share of the shorter article's 3-grams that occur in the other: an outlet that cuts an agency
+    story short keeps a copy, though the Jaccard similarity of the two falls with every sentence cut. Short texts
+    (a two-line stub around a stock phrase) are compared by Jaccard similarity instead."""
+    jaccard = a.minhash.jaccard(b.minhash)
+    if min(a.size, b.size) < MIN_CONTAINED:  # a short text is "contained" in anything sharing a stock phrase
+        return jaccard
+    shared = jaccard * (a.size + b.size) / (1 + jaccard)
+    return min(1.0, shared / max(1, min(a.size, b.size)))
 
 
 def similarity(a: str, b: str) -> float:
-    """The estimated Jaccard similarity of two signatures' 3-gram sets."""
-    return float(_minhash(a).jaccard(_minhash(b)))
+    """How much of the shorter article two signatures show to be in the other (estimated containment, 0–1)."""
+    return _containment(_decode(a), _decode(b))
 
 
 def group(signatures: Mapping[str, str], threshold: float, order: Sequence[str] | None = None) -> dict[str, str]:
     """article_id → the id of its story's first member in `order` (default: sorted ids), for every article with a
-    signature. Articles are joined when their estimated Jaccard similarity reaches `threshold`; LSH finds the
-    candidates, so the cost grows with the number of articles, not with its square."""
+    signature. Articles are joined when `similarity` reaches `threshold`; LSH finds the candidates, so the cost
+    grows with the number of articles, not with its square."""
     from datasketch import MinHashLSH
 
     ids = list(order) if order is not None else sorted(signatures)
     ids = [i for i in ids if i in signatures]
-    hashes = {i: _minhash(signatures[i]) for i in ids}
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    decoded = {i: _decode(signatures[i]) for i in ids}
+    # candidates by Jaccard: a copy holding `threshold` of an article twice its size has Jaccard ≈ threshold / 3
+    lsh = MinHashLSH(threshold=max(0.1, threshold * LSH_SHARE), num_perm=NUM_PERM)
     parent = {i: i for i in ids}
     position = {i: n for n, i in enumerate(ids)}
 
@@ -61,10 +87,10 @@ def group(signatures: Mapping[str, str], threshold: float, order: Sequence[str] 
         return i
 
     for i in ids:
-        for j in lsh.query(hashes[i]):
-            if hashes[i].jaccard(hashes[j]) >= threshold:  # LSH candidates include some below the threshold
+        for j in lsh.query(decoded[i].minhash):
+            if _containment(decoded[i], decoded[j]) >= threshold:  # LSH candidates include some below it
                 a, b = root(i), root(j)
                 if a != b:  # the earlier one in `order` stays the story's id
                     parent[max(a, b, key=position.get)] = min(a, b, key=position.get)
-        lsh.insert(i, hashes[i])
+        lsh.insert(i, decoded[i].minhash)
     return {i: root(i) for i in ids}

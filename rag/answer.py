@@ -15,7 +15,7 @@ from rag.retriever import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.store import date_bounds
 from rag.terms import question_language
-from rag.time_intent import describe_period, parse_time, published_phrase
+from rag.time_intent import TimeIntent, describe_period, published_phrase
 
 # How far (in cosine) a passage must stand out from the null model of rag.relevance for the articles to be taken
 # to answer, per embedding model and question language (an English question over German text has compressed
@@ -113,8 +113,11 @@ class Answerer:
         view = self.retriever.view()  # one model and store throughout, even if ingest switches builds meanwhile
         hits = self.retriever.search(query, filters=filters, view=view)
         gate = self.gate_for(view.embedder)
-        topic = self.retriever.topic(query)  # what the passages must be about; the period is matched on dates
-        relevant = gate.relevant(topic, view.query_vectors(topic), hits, lang) if hits else []
+        # a question naming a period is compared with passages also without the period's words, which are matched
+        # on the articles' dates (see Retriever.search); the numbers it names still must occur
+        topic = self.retriever.topic(query)
+        relevant = gate.relevant(query, view.query_vectors(topic), hits, lang, topic)
+        relevant = in_period(relevant, self.retriever.time_intent(query))
         if not relevant:
             yield self._refusal(lang, hits)
             return
@@ -157,7 +160,7 @@ class Answerer:
 
     def _period_notice(self, question: str, hits: Sequence[Hit], lang: str) -> str:
         """A notice when the question asks about a period and no report found is from it (undated ones may be)."""
-        intent = parse_time(question, self.settings.reference_day) if self.settings.time_aware else None
+        intent = self.retriever.time_intent(question)
         if intent is None or not intent.has_period or any(intent.overlaps(h.article.date) is not False for h in hits):
             return ""
         return MESSAGES[lang]["off_period"].format(period=describe_period(intent, lang))
@@ -193,6 +196,14 @@ class Answerer:
     @staticmethod
     def _citations(cited: list[int], hits: list[Hit]) -> tuple[Citation, ...]:
         return tuple(Citation(n, hits[n - 1], hits[n - 1].chunk.text) for n in cited)
+
+
+def in_period(hits: list[Hit], intent: TimeIntent | None) -> list[Hit]:
+    """The hits from the period the question asks about (undated ones may be from it), if there are any; else all
+    of them, and the answer says that none is from that period."""
+    if intent is None or not intent.has_period:
+        return hits
+    return [h for h in hits if intent.overlaps(h.article.date) is not False] or hits
 
 
 def _report(hit: Hit, lang: str, sources: bool = False) -> str:

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
         default=True, description="Near-duplicate copies of one story take one slot in the results."
     )
     duplicate_threshold: float = Field(
-        default=0.5, gt=0, le=1, description="Estimated Jaccard similarity (word 3-grams) above which two articles "
-        "are copies of one story; measured in bench/near_duplicates.py."
+        default=0.6, gt=0, le=1, description="Share of the shorter article's word 3-grams found in the other above "
+        "which two articles are copies of one story (ingest.near_duplicates); measured in bench/near_duplicates.py."
     )
     flag_disagreement: bool = Field(default=True, description="Answers point out sources giving different figures.")
 

@@ -74,8 +74,11 @@ class RelevanceGate:
         """The question's mean similarity to the reference passages."""
         return float(np.mean(self._references @ query_vector))
 
-    def relevant(self, question: str, query_vector: np.ndarray, hits: list[Hit], language: str) -> list[Hit]:
-        """The hits that stand out from the baseline by at least the language's threshold, best first.
+    def relevant(
+        self, question: str, query_vector: np.ndarray, hits: list[Hit], language: str, topic: str | None = None
+    ) -> list[Hit]:
+        """The hits that stand out from the baseline by at least the language's threshold, best first. `topic`: the
+        question without the words naming its period, when those are matched on dates instead.
 
         A German question that only just passes must also share a third of its content words with the passage:
         a passage on the same topic (football) but another event (a World Cup) sits in that band. And the numbers a
@@ -84,7 +87,7 @@ class RelevanceGate:
         """
         base = self.baseline(query_vector)
         threshold = self.thresholds.get(language, max(self.thresholds.values()))
-        q_terms = set(terms(question)) if language == CORPUS_LANGUAGE else set()
+        q_terms = set(terms(topic or question)) if language == CORPUS_LANGUAGE else set()
 
         q_numbers = numbers(question)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,7 +103,7 @@ class Retriever:
         (see `rank_with_cap`). `view`: search this view (an answer uses one view throughout)."""
         k = k or self.settings.top_k
         intent = self.time_intent(query)
-        query = without_period(query.strip(), intent)
+        question, query = query.strip(), without_period(query.strip(), intent)
         if not query:
             return []
         view = view or self.view()
@@ -116,7 +116,13 @@ class Retriever:
         fused = fuse(dense, keyword, self.settings.dense_weight)
         if intent:
             fused = weigh_by_time(fused, intent)
-        return rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
+        hits = rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
+        if query != question and hits:
+            # Whether the period's words are part of what a passage is about varies ("im Juli 2025" in a German
+            # report, "in July 2025" in an English question): a hit's similarity is the closer of the two wordings.
+            full = view.store.embeddings([h.chunk.chunk_id for h in hits]) @ view.query_vectors(question)
+            hits = [replace(h, similarity=max(h.similarity, float(f))) for h, f in zip(hits, full)]
+        return hits
 
     def time_intent(self, query: str) -> TimeIntent | None:
         """What `query` says about time, when retrieval is time-aware."""

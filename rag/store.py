@@ -184,6 +184,12 @@ class Store:
         sims = [1.0 - float(d) for d in res["distances"][0]]
         return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims)
 
+    def embeddings(self, chunk_ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of these chunks, in this order."""
+        got = self.chunks.get(ids=list(chunk_ids), include=["embeddings"])
+        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+        return np.stack([by_id[c] for c in chunk_ids]) if chunk_ids else np.zeros((0, 0), dtype=np.float32)
+
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
         gets its cosine similarity to `vector` from its stored embedding."""

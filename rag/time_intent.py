@@ -81,6 +81,7 @@ def parse_time(question: str, today: date) -> TimeIntent | None:
 
 
 def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
+    import dateparser
     from dateparser.search import search_dates
 
     for text, when in search_dates(question, languages=["de", "en"], settings=_settings(today)) or []:
@@ -88,6 +89,8 @@ def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
         # "die" (= Dienstag) or a bare count ("30 Tote" → the 30th) is no date
         if not _DATE_WORD.search(phrase) or (_NUMBER_ONLY.fullmatch(phrase) and not _YEAR.fullmatch(phrase)):
             continue
+        # read again without the trailing word: "vor zwei Wochen in" would be "in two weeks"
+        when = dateparser.parse(phrase, languages=["de", "en"], settings=_settings(today)) or when
         start, end = _period(when.date(), _granularity(phrase))
         if start > today:
             continue
@@ -112,7 +115,7 @@ def without_period(question: str, intent: TimeIntent | None) -> str:
     2025" in the text compared by meaning only blurs what the question is about."""
     if intent is None or not intent.has_period or not intent.phrase:
         return question
-    return re.sub(r"\s{2,}", " ", question.replace(intent.phrase, " ")).strip()
+    return re.sub(r"\s+(?=[?!.,;:]|$)|(?<=\s)\s+", "", question.replace(intent.phrase, " ")).strip()
 
 
 def _is_relative(phrase: str) -> bool:

@@ -45,7 +45,8 @@ def test_streamed_reply_grows_and_never_shows_an_unknown_marker(retriever, serve
     lengths = [len(s.text) for s in snapshots]
     assert lengths == sorted(lengths)
     final = snapshots[-1]
-    assert final.text == "Rund 6.000 Pioniere [1] sollen nach Kursk gehen [1]."
+    # the answer ends with when its cited sources were published
+    assert final.text == "Rund 6.000 Pioniere [1] sollen nach Kursk gehen [1].\nQuellen: [1] Juli 2025 (APA/dpa/AFP)"
     assert [c.n for c in final.citations] == [1]
 
 
