@@ -47,6 +47,7 @@ LABELS = {
         "bad_filter": "Ungültiger Filter: {error}",
         "example": "Was berichten die Artikel über „{title}“?",
         "examples": "Beispielfragen",
+        "also": "Auch berichtet von: {outlets}",
     },
     "en": {
         "title": "News assistant",
@@ -72,6 +73,7 @@ LABELS = {
         "bad_filter": "Invalid filter: {error}",
         "example": "What do the articles report about “{title}”?",
         "examples": "Example questions",
+        "also": "Also reported by: {outlets}",
     },
 }
 
@@ -118,9 +120,19 @@ def format_answer(answer: Answer, labels: dict) -> str:
             a = c.hit.article
             meta = " · ".join(esc(x) for x in (a.date or labels["undated"], a.agency, Path(a.source).name) if x)
             quote = c.quote if len(c.quote) <= 400 else c.quote[:400].rsplit(" ", 1)[0] + " …"
-            lines.append(f"[{c.n}] **{esc(a.title)}** — {meta}  \n> {esc(quote)}")
+            also = f"  \n*{also_reported(c, labels)}*" if c.hit.also else ""
+            lines.append(f"[{c.n}] **{esc(a.title)}** — {meta}{also}  \n> {esc(quote)}")
         parts.append("\n\n".join(lines))
     return "\n\n".join(parts)
+
+
+def also_reported(citation: Citation, labels: dict) -> str:
+    """The other outlets that ran this story (its near-duplicate copies), escaped: "Auch berichtet von: Die
+    Presse/dpa (2025-09-02), …"."""
+    outlets = ", ".join(
+        (a.agency or a.title or Path(a.source).name) + (f" ({a.date})" if a.date else "") for a in citation.hit.also
+    )
+    return esc(labels["also"].format(outlets=outlets))
 
 
 def quote_spans(citation: Citation) -> list[tuple[int, int]]:
@@ -161,8 +173,9 @@ def sources_html(answer: Answer | None, labels: dict) -> str:
         hi = min(len(a.text), spans[-1][1] + 300)
         context = ("… " if lo else "") + marked(a.text, spans, lo, hi) + (" …" if hi < len(a.text) else "")
         meta = " · ".join(esc(x) for x in (a.date or labels["undated"], a.agency) if x)
+        also = f"<br><small class='also'>{also_reported(c, labels)}</small>" if c.hit.also else ""
         blocks.append(
-            f"<div class='source' id='src-{c.n}'><div><b>[{c.n}] {esc(a.title)}</b><br><small>{meta}</small></div>"
+            f"<div class='source' id='src-{c.n}'><div><b>[{c.n}] {esc(a.title)}</b><br><small>{meta}</small>{also}</div>"
             f"<p class='passage'>{context}</p>"
             f"<details id='article-{c.n}'><summary>{esc(labels['open_article'])}</summary>"
             f"<div class='article'>{marked(a.text, spans)}</div></details></div>"

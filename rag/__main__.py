@@ -72,6 +72,8 @@ def search(query: str, k: int | None, index_dir: Path | None, as_json: bool) -> 
             a = h.article
             click.echo(f"{h.rank}. [{h.score:.3f}] {a.title} ({a.date or 'undated'}, {a.agency or a.source})")
             click.echo("   " + h.chunk.text.replace("\n", " ")[:300])
+            if h.also:
+                click.echo("   also reported by: " + ", ".join(f"{o.agency or o.source} ({o.date or 'undated'})" for o in h.also))
 
     _run(query, handle)
 

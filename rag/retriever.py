@@ -117,11 +117,13 @@ class Retriever:
         if intent:
             fused = weigh_by_time(fused, intent)
         hits = rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
-        if query != question and hits:
-            # Whether the period's words are part of what a passage is about varies ("im Juli 2025" in a German
-            # report, "in July 2025" in an English question): a hit's similarity is the closer of the two wordings.
-            full = view.store.embeddings([h.chunk.chunk_id for h in hits]) @ view.query_vectors(question)
-            hits = [replace(h, similarity=max(h.similarity, float(f))) for h, f in zip(hits, full)]
+        wordings = {question, self.topic(question)} - {query}
+        if wordings and hits:
+            # Whether a period's words are part of what a passage is about varies ("im Juli 2025" in a German
+            # report, "in July 2025" in an English question): a hit's similarity is the closest of the wordings.
+            stored = view.store.embeddings([h.chunk.chunk_id for h in hits])
+            closest = np.max([stored @ view.query_vectors(w) for w in wordings], axis=0)
+            hits = [replace(h, similarity=max(h.similarity, float(c))) for h, c in zip(hits, closest)]
         return hits
 
     def time_intent(self, query: str) -> TimeIntent | None:
@@ -129,8 +131,8 @@ class Retriever:
         return parse_time(query.strip(), self.settings.reference_day) if self.settings.time_aware else None
 
     def topic(self, query: str) -> str:
-        """`query` as retrieval compares it with passages: without the words naming a period (see `search`)."""
-        return without_period(query.strip(), self.time_intent(query))
+        """What `query` asks about, without any words naming a period (those are matched on dates)."""
+        return without_period(query.strip(), self.time_intent(query), named=True)
 
 
 @dataclass(frozen=True)

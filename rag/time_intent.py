@@ -18,18 +18,20 @@ _RECENCY = re.compile(
     r"bisher|bislang|seit|latest|current\w*|recent\w*|now|so far|newest|to date)\b",
     re.IGNORECASE,
 )
-# dateparser also reads lone words as dates ("die" = Dienstag); a match counts only with one of these in it.
-_DATE_WORD = re.compile(
-    r"\d|januar|jänner|februar|märz|april|mai\b|juni|juli|august|september|oktober|november|dezember|"
-    r"january|february|march|may\b|june|july|october|december|"
-    r"gestern|vorgestern|heute|woche|monat|jahr|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
-    r"yesterday|today|week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday|ago",
+_WEEKDAYS = (r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
+             r"monday|tuesday|wednesday|thursday|friday|saturday|sunday")
+# dateparser reads many things as dates ("die" = Dienstag, "1&1", "zwei Wochen später", "ein Jahr vor der Reform");
+# a phrase counts only as a year, a month, a day of a month, or a period counted back from today.
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_RELATIVE = re.compile(
+    rf"\b(gestern|vorgestern|heute|letzte\w*|vergangene\w*|diese[rnms]?\s+(woche|monat|jahr)|"
+    rf"vor\s+(\w+\s+)?(tag|tagen|woche|wochen|monat|monaten|jahr|jahren)|yesterday|today|last|ago|"
+    rf"this\s+(week|month|year)|(am\s+|on\s+)?({_WEEKDAYS}))\b",
     re.IGNORECASE,
 )
-_NUMBER_ONLY = re.compile(r"[\d.,\s]+")
-_YEAR = re.compile(r"(19|20)\d\d")
 _MONTH_NAMES = (r"januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
                 r"january|february|march|may|june|july|october|december")
+_MONTH_NAME = re.compile(rf"\b({_MONTH_NAMES})\b", re.IGNORECASE)
 _MONTH = re.compile(rf"\b({_MONTH_NAMES})\b|monat|month")
 _DAY = re.compile(
     rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|tag\b|yesterday|today|day\b|"
@@ -86,11 +88,10 @@ def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
 
     for text, when in search_dates(question, languages=["de", "en"], settings=_settings(today)) or []:
         phrase = re.sub(r"\s+(in|im|am|an|on|at|of|bei|zu)$", "", text.strip(" ?!.,;:"), flags=re.IGNORECASE)
-        # "die" (= Dienstag) or a bare count ("30 Tote" → the 30th) is no date
-        if not _DATE_WORD.search(phrase) or (_NUMBER_ONLY.fullmatch(phrase) and not _YEAR.fullmatch(phrase)):
-            continue
         # read again without the trailing word: "vor zwei Wochen in" would be "in two weeks"
         when = dateparser.parse(phrase, languages=["de", "en"], settings=_settings(today)) or when
+        if not _plausible(phrase, when.date(), today):
+            continue
         start, end = _period(when.date(), _granularity(phrase))
         if start > today:
             continue
@@ -110,16 +111,27 @@ def _granularity(phrase: str) -> str:
     return "year"
 
 
-def without_period(question: str, intent: TimeIntent | None) -> str:
-    """The question without the words naming its period: dates are matched on the articles' dates, and "im Juni
-    2025" in the text compared by meaning only blurs what the question is about."""
-    if intent is None or not intent.has_period or not intent.phrase:
+def without_period(question: str, intent: TimeIntent | None, named: bool = False) -> str:
+    """The question without words that count a period back from today ("letzte Woche", "gestern"): they are
+    matched on the articles' dates and say nothing about the topic. Named dates ("im Juli 2025", "2013") stay, as a
+    report may name them too, unless `named`."""
+    if intent is None or not intent.has_period or not (named or _is_relative(intent.phrase)):
         return question
     return re.sub(r"\s+(?=[?!.,;:]|$)|(?<=\s)\s+", "", question.replace(intent.phrase, " ")).strip()
 
 
+def _plausible(phrase: str, when: date, today: date) -> bool:
+    years = _YEAR.findall(phrase)
+    if years:
+        return str(when.year) in years
+    if _MONTH_NAME.search(phrase):  # "im Juli": the last July ("1 January and 30" is no 1930)
+        return today.year - 1 <= when.year <= today.year
+    return bool(_RELATIVE.search(phrase))
+
+
 def _is_relative(phrase: str) -> bool:
-    return not re.search(r"\d", phrase)
+    """A period counted from today ("letzte Woche"), as opposed to one a report may name too ("im Juli 2025")."""
+    return not re.search(r"\d", phrase) and not _MONTH_NAME.search(phrase)
 
 
 def _period(day: date, period: str) -> tuple[date, date]:

@@ -269,3 +269,15 @@ def test_news_question_set_is_in_the_repo_and_judged_by_the_bench():
         top = q.get("expect_top", [])
         named = set(top if isinstance(top, list) else [top]) | set(q.get("story", [])) | {q.get("newest")} - {None}
         assert named <= names, q["id"]
+
+
+def test_the_page_lists_the_other_outlets_of_a_cited_story(news):
+    from app import LABELS, format_answer, sources_html
+
+    answer = news.answer("Wann kommt der Papst nach Wien?")
+    cited = next(c for c in answer.citations if c.hit.article.article_id in POPE_COPIES)
+    others = [a for a in cited.hit.also]
+    assert len(others) == 2
+    for html in (format_answer(answer, LABELS["de"]), sources_html(answer, LABELS["de"])):
+        assert "Auch berichtet von: " in html
+        assert all(f"{a.agency} ({a.date})" in html for a in others)
