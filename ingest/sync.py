@@ -205,7 +205,7 @@ def _group_stories(store: Store, threshold: float) -> int:
     signatures = {aid: meta.get("minhash") or added.get(aid, "") for aid, meta in manifest.items()}
     order = sorted(manifest, key=lambda aid: (manifest[aid].get("date") or "9999", aid))
     stories = group({a: s for a, s in signatures.items() if s}, threshold, order)
-    store.set_stories(stories, added)
+    store.set_stories(stories, added, manifest)
     sizes = Counter(stories.values())
     return sum(1 for story in stories.values() if sizes[story] > 1)
 
@@ -282,11 +282,12 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
 
     store.delete_articles(gone)
     report.removed = len(gone)
-    if todo or gone:
+    if todo or gone or any(not meta.get("minhash") for meta in manifest.values()):  # or indexed before grouping
         with _timed(report, "group"):
             report.near_duplicates = _group_stories(store, settings.duplicate_threshold)
-        store.mark_updated()
     else:
         sizes = Counter(meta.get("story") or aid for aid, meta in manifest.items())
         report.near_duplicates = sum(1 for aid, meta in manifest.items() if sizes[meta.get("story") or aid] > 1)
+    if todo or gone:
+        store.mark_updated()
     report.articles_total, report.chunks_total = store.counts()

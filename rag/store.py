@@ -251,11 +251,12 @@ class Store:
             self.chunks.delete(ids=sorted(stale))
         self.keyword.keep_only([(a.article_id, a.content_hash) for a, _, _ in items])
 
-    def set_stories(self, stories: Mapping[str, str], signatures: Mapping[str, str] | None = None) -> int:
+    def set_stories(
+        self, stories: Mapping[str, str], signatures: Mapping[str, str], manifest: Mapping[str, dict]
+    ) -> int:
         """Record which story (near-duplicate group) each article belongs to, and signatures computed for articles
-        indexed without one; writes only what changed and returns how many articles that was."""
-        signatures = signatures or {}
-        manifest = self.manifest()
+        indexed without one; `manifest` is what `manifest()` returned before. Writes only what changed and returns
+        how many articles that was."""
         changed = [
             aid for aid, meta in manifest.items()
             if (aid in stories and meta.get("story", aid) != stories[aid]) or aid in signatures
