@@ -1,4 +1,5 @@
-"""The Gradio chat page: `python app.py` serves it on 127.0.0.1:${RAG_PORT:-7860} over RAG_INDEX_DIR.
+"""The Gradio chat page: `python app.py` serves it on 127.0.0.1:${RAG_PORT:-7860} over RAG_INDEX_DIR, mounted on
+the HTTP API of rag.http_api (same process, same port).
 
 Presentation only: everything it shows comes from `rag` (and uploads go through `ingest`). Article text is data:
 every title, passage and article body is HTML-escaped before it reaches the page.
@@ -10,6 +11,9 @@ import html
 import re
 import secrets
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,38 +321,62 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
     return demo
 
 
-def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> gr.Blocks:
-    """Build the page and serve it on the configured loopback address (and port, unless given). While it runs, the
-    page is the index's writer: it announces itself so that `python -m ingest` elsewhere hands its work over."""
+@dataclass
+class Served:
+    """A page being served in a background thread (see `launch`)."""
+
+    url: str
+    server: object  # uvicorn.Server
+    thread: threading.Thread
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> Served | None:
+    """Serve the HTTP API (rag.http_api) with the page mounted on it, on the configured loopback address (and port,
+    unless given). While it runs, the page is the index's writer: it announces itself so that `python -m ingest`
+    elsewhere hands its work over. `block=False` serves in a background thread and returns at once."""
+    import uvicorn
+
     from ingest.via_page import announce, withdraw
+    from rag.http_api import build_api
 
     s = answerer.settings
     token = secrets.token_urlsafe(24)
     demo = build_app(answerer, ingest_token=token)
+    app = gr.mount_gradio_app(
+        build_api(answerer, s.auth_pair), demo, path="/", auth=s.auth_pair, css=CSS, head=HEAD,
+        max_file_size=f"{s.max_file_mb:g}mb", footer_links=["api"],
+    )
     if s.watch:
         from ingest.watch import start_watching
 
         # a daemon thread: it ends with the server process
         start_watching(Path(s.corpus_dir), s, log=lambda line: print(line, file=sys.stderr, flush=True))
-    demo.launch(
-        server_name=s.host,
-        server_port=port or s.port,
-        auth=s.auth_pair,
-        css=CSS,
-        head=HEAD,
-        max_file_size=f"{s.max_file_mb:g}mb",
-        prevent_thread_lock=True,
-        quiet=not block,
-    )
+    port = port or s.port
+    server = uvicorn.Server(uvicorn.Config(app, host=s.host, port=port, log_level="warning", access_log=False))
     host = "127.0.0.1" if s.host in ("0.0.0.0", "127.0.0.1", "localhost") else s.host
-    announce(s.index_dir, f"http://{'[' + host + ']' if ':' in host else host}:{demo.server_port}/", token)
-    atexit.register(withdraw, s.index_dir)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     if block:
+        announce(s.index_dir, url, token)
+        print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
         try:
-            demo.block_thread()
+            server.run()  # in the main thread: Ctrl-C stops it
         finally:
             withdraw(s.index_dir)
-    return demo
+        return None
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise OSError(f"cannot serve on {s.host}:{port} (in use?)")
+        time.sleep(0.05)
+    announce(s.index_dir, url, token)
+    atexit.register(withdraw, s.index_dir)
+    return Served(url, server, thread)
 
 
 def main(settings: Settings | None = None) -> None:

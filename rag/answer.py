@@ -178,7 +178,8 @@ class Answerer:
             if NO_ANSWER.startswith(raw.strip()) or NO_ANSWER in raw:
                 continue  # may become the "not answerable" sentinel: show nothing yet
             text, cited = check_citations(raw, len(hits), final=False)
-            yield Answer(text, True, "llm", self._citations(cited, hits), "", False, tuple(hits))
+            # stripped like the final text, so that every snapshot extends the one before (HTTP streams deltas)
+            yield Answer(text.strip(), True, "llm", self._citations(cited, hits), "", False, tuple(hits))
         if NO_ANSWER in raw or not raw.strip():
             yield self._refusal(lang, hits, mode="llm")
             return

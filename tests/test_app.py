@@ -79,7 +79,7 @@ def test_page_without_an_index_says_to_run_the_ingest_job(tmp_path):
     assert "python -m ingest" in status_text(answerer, LABELS["de"])
     demo = launch(answerer, port=free_port(), block=False)
     try:
-        reply, _ = Client(demo.local_url, verbose=False).predict("Wer traf Lawrow?", "", "", [], api_name="/chat")
+        reply, _ = Client(demo.url, verbose=False).predict("Wer traf Lawrow?", "", "", [], api_name="/chat")
         assert "python -m ingest" in reply
     finally:
         demo.close()
@@ -94,10 +94,10 @@ def test_login_is_required_when_rag_auth_is_set(settings, indexed):
     demo = launch(Answerer(settings=settings.model_copy(update={"auth": "leser:geheim"})), port=free_port(), block=False)
     try:
         with pytest.raises(Exception):
-            Client(demo.local_url, verbose=False).predict("Graz", 3, api_name="/search")
+            Client(demo.url, verbose=False).predict("Graz", 3, api_name="/search")
         with pytest.raises(Exception):
-            Client(demo.local_url, auth=("leser", "falsch"), verbose=False)
-        hits = Client(demo.local_url, auth=("leser", "geheim"), verbose=False).predict("Lawrow", 3, api_name="/search")
+            Client(demo.url, auth=("leser", "falsch"), verbose=False)
+        hits = Client(demo.url, auth=("leser", "geheim"), verbose=False).predict("Lawrow", 3, api_name="/search")
         assert hits and hits[0]["article_id"]
     finally:
         demo.close()

@@ -127,7 +127,7 @@ def test_cli_ingest_while_the_page_serves_is_done_by_the_page(tmp_path):
         assert "indexed by the page" in out.stderr
         assert json.loads(out.stdout.splitlines()[-1])["added"] == 1
         # the page's own vector index has the new passages (a second writer process would have left them unseen)
-        hits = Client(demo.local_url, verbose=False).predict("schwimmende Bibliothek auf der Donau", 3, api_name="/search")
+        hits = Client(demo.url, verbose=False).predict("schwimmende Bibliothek auf der Donau", 3, api_name="/search")
         assert hits[0]["article_id"] == "linz.txt"
     finally:
         demo.close()

@@ -1,0 +1,251 @@
+"""The HTTP API for other programs, served by the page's process (the Gradio page is mounted on it, see app.py):
+
+- `GET /api/search?q=&k=` — the passages, in the shape of `rag search --json`
+- `POST /api/ask` — an answer with citations, in the shape of `rag ask --json`
+- `POST /api/ingest` — index files or folders of the server's machine, like `python -m ingest`
+- `POST /v1/chat/completions` — OpenAI-compatible (plain and streamed), so any OpenAI client or chat UI can talk to
+  the assistant; the citations come in an extra `citations` field of the completion (of the last chunk when
+  streamed), each as in `ask --json`
+- `GET /v1/models` — the one model name, for clients that list models first
+
+With `RAG_AUTH=user:password` every endpoint needs that login (HTTP Basic) or the password as a bearer token (what
+an OpenAI client sends as its API key). Without it, `/api/ingest` takes requests from this machine only.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.answer import Answerer
+from rag.filters import SearchFilter
+from rag.schema import Answer
+from rag.store import IndexUnavailable
+
+MODEL_NAME = "newsrag"
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+class ArticleRef(BaseModel):
+    article_id: str
+    title: str
+    date: str
+    agency: str
+    source: str
+    url: str
+
+
+class HitOut(BaseModel):
+    """A passage as `rag search --json` prints it."""
+
+    rank: int
+    score: float
+    similarity: float
+    article_id: str
+    source: str
+    title: str
+    date: str
+    agency: str
+    url: str
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+    also_reported_by: list[ArticleRef]
+
+
+class CitationOut(BaseModel):
+    """What `[n]` in an answer points to."""
+
+    n: int
+    article_id: str
+    source: str
+    title: str
+    date: str
+    agency: str
+    url: str
+    quote: str
+    start: int
+    end: int
+    also_reported_by: list[ArticleRef]
+
+
+class AnswerOut(BaseModel):
+    """An answer as `rag ask --json` prints it."""
+
+    answer: str
+    answerable: bool
+    mode: str
+    citations: list[CitationOut]
+    notice: str
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1)
+    previous: list[str] = Field(default=[], description="Earlier questions of the conversation, oldest first.")
+    date_from: str = Field(default="", description="YYYY, YYYY-MM or YYYY-MM-DD")
+    date_to: str = ""
+    agencies: list[str] = []
+
+
+class IngestIn(BaseModel):
+    paths: list[str] = Field(min_length=1, description="Files or folders on the server's machine.")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict] | None = None
+
+
+class ChatIn(BaseModel):
+    """An OpenAI chat-completions request; sampling parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = MODEL_NAME
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: dict
+    finish_reason: str
+
+
+class ChatOut(BaseModel):
+    """An OpenAI chat completion, plus `citations` (what each `[n]` in the content points to), `answerable` and
+    `notice` (e.g. why the language model was not used)."""
+
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: dict
+    citations: list[CitationOut]
+    answerable: bool
+    notice: str
+
+
+def build_api(answerer: Answerer, auth: tuple[str, str] | None = None) -> FastAPI:
+    """The API over `answerer`; `auth`: the (user, password) every request must carry, or None."""
+    api = FastAPI(title="newsrag", description=__doc__, version="0.1.0", docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    guard = Depends(_guard(auth))
+
+    @api.exception_handler(IndexUnavailable)
+    def _no_index(request: Request, e: IndexUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=503)
+
+    @api.get("/api/search", dependencies=[guard], response_model=list[HitOut])
+    def search(q: str = Query(min_length=1), k: int = Query(5, ge=1, le=50)) -> list[dict]:
+        """The `k` passages that best match `q`, best first."""
+        return [h.to_json() for h in answerer.retriever.search(q, k=k)]
+
+    @api.post("/api/ask", dependencies=[guard], response_model=AnswerOut)
+    def ask(body: AskIn) -> dict:
+        """An answer from the indexed articles with citations, or a refusal (`answerable: false`)."""
+        try:
+            filters = SearchFilter(body.date_from, body.date_to, tuple(body.agencies))
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        return answerer.answer(body.question, body.previous, filters).to_json()
+
+    @api.post("/api/ingest", dependencies=[guard])
+    def ingest(body: IngestIn, request: Request) -> dict:
+        """Bring the index in line with these files and folders; the `python -m ingest --json` summary."""
+        from ingest.sync import IngestError, sync
+
+        if auth is None and (request.client is None or request.client.host not in LOOPBACK):
+            raise HTTPException(403, "ingest over HTTP needs RAG_AUTH, or a request from this machine")
+        try:
+            return sync([Path(p) for p in body.paths], answerer.settings).to_json()
+        except IngestError as e:
+            raise HTTPException(409, str(e)) from None
+
+    @api.get("/v1/models", dependencies=[guard])
+    def models() -> dict:
+        """The assistant as the one model of this OpenAI-compatible server."""
+        return {"object": "list", "data": [{"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "newsrag"}]}
+
+    @api.post("/v1/chat/completions", dependencies=[guard], response_model=ChatOut)
+    def chat(body: ChatIn):
+        """The last user message is the question; earlier user messages are the conversation it follows."""
+        asked = [_text(m.content) for m in body.messages if m.role == "user"]
+        asked = [a for a in asked if a.strip()]
+        if not asked:
+            raise HTTPException(422, "no user message with text")
+        question, previous = asked[-1], asked[:-1]
+        meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
+        if body.stream:
+            return StreamingResponse(_sse(answerer.stream(question, previous), meta), media_type="text/event-stream")
+        answer = answerer.answer(question, previous)
+        return {**meta, "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, **_extra(answer)}
+
+    return api
+
+
+def _extra(answer: Answer) -> dict:
+    return {"citations": [c.to_json() for c in answer.citations], "answerable": answer.answerable, "notice": answer.notice}
+
+
+def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
+    """Server-sent events of `chat.completion.chunk`s: each snapshot's new text as a delta, the citations with the
+    last one. Snapshots only grow, so the deltas add up to the final answer."""
+    def event(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
+        chunk = {**meta, "object": "chat.completion.chunk",
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    sent, last = "", None
+    try:
+        for last in answers:
+            new = last.text[len(sent):] if last.text.startswith(sent) else ""
+            if new:
+                sent += new
+                yield event({"content": new})
+    except IndexUnavailable as e:
+        yield event({"content": str(e)}, "stop")
+    else:
+        yield event({}, "stop", _extra(last) if last else None)
+    yield "data: [DONE]\n\n"
+
+
+def _text(content: str | list[dict] | None) -> str:
+    if isinstance(content, list):  # [{"type": "text", "text": …}, …]
+        return " ".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return content or ""
+
+
+def _guard(auth: tuple[str, str] | None):
+    def check(request: Request) -> None:
+        if auth is None:
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and secrets.compare_digest(value.encode(), auth[1].encode()):
+            return
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                user, password = "", ""
+            if secrets.compare_digest(user.encode(), auth[0].encode()) and secrets.compare_digest(
+                password.encode(), auth[1].encode()
+            ):
+                return
+        raise HTTPException(401, "login required (RAG_AUTH)", headers={"WWW-Authenticate": "Basic"})
+
+    return check
