@@ -364,7 +364,9 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
         announce(s.index_dir, url, token)
         print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
         try:
-            server.run()  # in the main thread: Ctrl-C stops it
+            server.run()  # in the main thread: Ctrl-C stops it (uvicorn shuts down, then re-raises it)
+        except KeyboardInterrupt:
+            pass
         finally:
             withdraw(s.index_dir)
         return None
