@@ -124,6 +124,8 @@ def test_ingest_over_http_indexes_files_and_needs_auth_once_it_is_on(tmp_path):
     open_settings = make_settings(tmp_path / "index")
     page = launch(Answerer(Retriever(open_settings), open_settings), port=free_port(), block=False)
     try:
+        empty = httpx.get(page.url + "api/search", params={"q": "Kim"}, timeout=60)
+        assert empty.status_code == 503 and "python -m ingest" in empty.json()["detail"]
         report = httpx.post(page.url + "api/ingest", json={"paths": [str(folder)]}, timeout=120).json()
         assert report["added"] == 1 and report["articles_total"] == 1
         assert httpx.post(page.url + "api/ingest", json={"paths": []}, timeout=60).status_code == 422
