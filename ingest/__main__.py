@@ -81,7 +81,7 @@ def _print_report(report, settings, as_json: bool) -> None:
         f"in {report.chunks_total} chunks ({settings.index_dir})"
     )
     if report.near_duplicates:
-        click.echo(f"{report.near_duplicates} articles are near-duplicates of another outlet's (grouped as one story)")
+        click.echo(f"{report.near_duplicates} articles belong to stories that several outlets ran (each story counts once in results)")
     for d in report.duplicates:
         click.echo(f"duplicate: {d['path']} has the same text as {d['same_as']} (indexed once)")
     for s in report.skipped:

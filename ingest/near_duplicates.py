@@ -17,7 +17,7 @@ import numpy as np
 from rag.terms import words
 
 NUM_PERM = 128
-LSH_SHARE = 0.5
+LSH_SHARE = 0.25
 MIN_CONTAINED = 60  # 3-grams (≈ 60 words) below which only Jaccard similarity counts
 SEED = 1
 SCHEME = "affine32"  # fixed, since signatures are stored: 32-bit values, 4 bytes each
@@ -68,29 +68,32 @@ def similarity(a: str, b: str) -> float:
 
 def group(signatures: Mapping[str, str], threshold: float, order: Sequence[str] | None = None) -> dict[str, str]:
     """article_id → the id of its story's first member in `order` (default: sorted ids), for every article with a
-    signature. Articles are joined when `similarity` reaches `threshold`; LSH finds the candidates, so the cost
-    grows with the number of articles, not with its square."""
+    signature. An article joins a story only if its `similarity` to every member reaches `threshold`: a round-up
+    that quotes two short reports whole contains both, but does not make them one story. LSH finds the candidates,
+    so the cost grows with the number of articles, not with its square."""
     from datasketch import MinHashLSH
 
-    ids = list(order) if order is not None else sorted(signatures)
-    ids = [i for i in ids if i in signatures]
+    ids = [i for i in (order if order is not None else sorted(signatures)) if i in signatures]
     decoded = {i: _decode(signatures[i]) for i in ids}
-    # candidates by Jaccard: a copy holding `threshold` of an article twice its size has Jaccard ≈ threshold / 3
+    # Candidates by Jaccard, which is low when one article holds only part of the other: a copy keeping a quarter
+    # of its original has Jaccard ≈ 0.25, so the LSH threshold sits well below the containment one.
     lsh = MinHashLSH(threshold=max(0.1, threshold * LSH_SHARE), num_perm=NUM_PERM)
-    parent = {i: i for i in ids}
     position = {i: n for n, i in enumerate(ids)}
+    story: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
 
-    def root(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def _mostly_alike(i: str, group: list[str]) -> bool:
+        # two copies of one original each differ from it, so between themselves half the threshold will do; two
+        # reports a round-up both contain share next to nothing
+        return all(_containment(decoded[i], decoded[m]) >= threshold / 2 for m in group)
 
     for i in ids:
-        for j in lsh.query(decoded[i].minhash):
-            if _containment(decoded[i], decoded[j]) >= threshold:  # LSH candidates include some below it
-                a, b = root(i), root(j)
-                if a != b:  # the earlier one in `order` stays the story's id
-                    parent[max(a, b, key=position.get)] = min(a, b, key=position.get)
+        for s in sorted({story[j] for j in lsh.query(decoded[i].minhash)}, key=position.get):
+            if _containment(decoded[i], decoded[s]) >= threshold and _mostly_alike(i, members[s]):
+                break
+        else:
+            s = i
+        story[i] = s
+        members.setdefault(s, []).append(i)
         lsh.insert(i, decoded[i].minhash)
-    return {i: root(i) for i in ids}
+    return story

@@ -48,7 +48,7 @@ class SyncReport:
     duplicates: list[dict] = field(default_factory=list)  # [{"path", "article_id", "same_as"}]
     articles_total: int = 0
     chunks_total: int = 0
-    near_duplicates: int = 0  # indexed articles that share their story with another (same story, other outlet)
+    near_duplicates: int = 0  # indexed articles whose story other outlets also ran (every member of such a story)
     rebuild: dict | None = None  # {"from", "to", "from_key", "to_key"} when settings changed and the index was rebuilt
     seconds: dict[str, float] = field(default_factory=dict)  # where the time went: load, model, chunk, embed, write, total
 
@@ -196,9 +196,9 @@ def _carry_over(scanned: _Scan, old: Store, roots: Sequence[str]) -> _Scan:
     return replace(scanned, articles=scanned.articles + list(old.get_articles(keep).values()))
 
 
-def _group_stories(store: Store, threshold: float) -> int:
+def _group_stories(store: Store, threshold: float) -> dict[str, str]:
     """Group the index's near-duplicate articles into stories, the earliest published first (the agency original
-    before the copies); returns how many articles share their story with another."""
+    before the copies); returns article_id → story."""
     manifest = store.manifest()
     missing = [aid for aid, meta in manifest.items() if not meta.get("minhash")]  # indexed before grouping existed
     added = {aid: signature(a.text) for aid, a in store.get_articles(missing).items()}
@@ -206,6 +206,12 @@ def _group_stories(store: Store, threshold: float) -> int:
     order = sorted(manifest, key=lambda aid: (manifest[aid].get("date") or "9999", aid))
     stories = group({a: s for a, s in signatures.items() if s}, threshold, order)
     store.set_stories(stories, added, manifest)
+    store.mark_grouped(threshold)
+    return stories
+
+
+def _in_shared_stories(stories: dict[str, str]) -> int:
+    """How many articles (article_id → story) share their story with another (every member of such a story)."""
     sizes = Counter(stories.values())
     return sum(1 for story in stories.values() if sizes[story] > 1)
 
@@ -250,6 +256,8 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
         else:
             report.updated += 1
 
+    if todo or gone:
+        store.mark_grouped(None)
     if todo:
         with _timed(report, "model"):
             embedder = get_embedder(settings.embed_model)
@@ -282,12 +290,12 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
 
     store.delete_articles(gone)
     report.removed = len(gone)
-    if todo or gone or any(not meta.get("minhash") for meta in manifest.values()):  # or indexed before grouping
+    if store.grouped_with() != settings.duplicate_threshold:  # changed, interrupted, threshold changed, or new
         with _timed(report, "group"):
-            report.near_duplicates = _group_stories(store, settings.duplicate_threshold)
+            stories = _group_stories(store, settings.duplicate_threshold)
     else:
-        sizes = Counter(meta.get("story") or aid for aid, meta in manifest.items())
-        report.near_duplicates = sum(1 for aid, meta in manifest.items() if sizes[meta.get("story") or aid] > 1)
+        stories = {aid: meta.get("story") or aid for aid, meta in manifest.items()}
+    report.near_duplicates = _in_shared_stories(stories)
     if todo or gone:
         store.mark_updated()
     report.articles_total, report.chunks_total = store.counts()

@@ -15,7 +15,7 @@ from rag.retriever import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.store import date_bounds
 from rag.terms import question_language
-from rag.time_intent import TimeIntent, describe_period, published_phrase
+from rag.time_intent import TimeIntent, date_words, describe_period, published_phrase, without_period
 
 # How far (in cosine) a passage must stand out from the null model of rag.relevance for the articles to be taken
 # to answer, per embedding model and question language (an English question over German text has compressed
@@ -115,20 +115,22 @@ class Answerer:
         gate = self.gate_for(view.embedder)
         # a question naming a period is compared with passages also without the period's words, which are matched
         # on the articles' dates (see Retriever.search); the numbers it names still must occur
+        intent = self.retriever.time_intent(query)
         topic = self.retriever.topic(query)
-        relevant = gate.relevant(query, view.query_vectors(topic), hits, lang, topic)
-        relevant = in_period(relevant, self.retriever.time_intent(query))
+        relevant = gate.relevant(without_period(query, intent), view.query_vectors(topic), hits, lang, topic) if hits else []
+        relevant = in_period(relevant, intent)
         if not relevant:
             yield self._refusal(lang, hits)
             return
+        notice = self._period_notice(intent, relevant, lang)
         if not self.settings.llm_enabled:
-            yield self._extractive(question, relevant, lang, view.embedder)
+            yield self._extractive(question, relevant, lang, view.embedder, notice)
             return
         try:
-            yield from self._generate(query, relevant, lang, stream, view.embedder)
+            yield from self._generate(query, relevant, lang, stream, view.embedder, notice)
         except LLMError as e:
-            notice = MESSAGES[lang]["llm_failed"].format(reason=str(e))
-            yield self._extractive(question, relevant, lang, view.embedder, notice=notice)
+            failed = MESSAGES[lang]["llm_failed"].format(reason=str(e))
+            yield self._extractive(question, relevant, lang, view.embedder, _join(failed, notice))
 
     def _refusal(self, lang: str, hits: Sequence[Hit], mode: str | None = None, notice: str = "") -> Answer:
         return Answer(MESSAGES[lang]["no_answer"], False, mode or self.mode, (), notice, True, tuple(hits))
@@ -136,7 +138,7 @@ class Answerer:
     def _extractive(self, question: str, hits: list[Hit], lang: str, embedder: Embedder, notice: str = "") -> Answer:
         scored = scored_sentences(question, hits, embedder)
         quotes = best_quotes(scored)
-        disagreement = self._disagreement(question, scored)
+        disagreement = self._disagreement(question, scored) if self.settings.flag_disagreement else None
         if disagreement:  # every side is quoted, the newest first
             sides = [next(q for q in scored if q.hit is s.hit and q.text == s.sentence) for s in disagreement.sides]
             quotes = sides + [q for q in quotes if q not in sides]
@@ -148,30 +150,29 @@ class Answerer:
             cited.setdefault(n, (q.hit, []))[1].append(q.text)
             lines.append(f"{_report(q.hit, lang)}: „{q.text}“ [{n}]")
         if disagreement:
-            lines.append(_disagreement_line(disagreement, lambda hit: numbers[hit.chunk.chunk_id], lang))
+            lines.append(_disagreement_line(disagreement, numbers, lang))
         citations = tuple(Citation(n, hit, " … ".join(texts)) for n, (hit, texts) in cited.items())
-        notice = _join(notice, self._period_notice(question, hits, lang))
         return Answer("\n".join(lines), True, "extractive", citations, notice, True, tuple(hits))
 
-    def _disagreement(self, question: str, scored: Sequence[Quote]) -> Disagreement | None:
-        if not self.settings.flag_disagreement:
-            return None
+    @staticmethod
+    def _disagreement(question: str, scored: Sequence[Quote]) -> Disagreement | None:
         return find_disagreement(question, [(q.hit, q.text, q.score) for q in scored], SIDE_RATIO)
 
-    def _period_notice(self, question: str, hits: Sequence[Hit], lang: str) -> str:
+    @staticmethod
+    def _period_notice(intent: TimeIntent | None, hits: Sequence[Hit], lang: str) -> str:
         """A notice when the question asks about a period and no report found is from it (undated ones may be)."""
-        intent = self.retriever.time_intent(question)
         if intent is None or not intent.has_period or any(intent.overlaps(h.article.date) is not False for h in hits):
             return ""
         return MESSAGES[lang]["off_period"].format(period=describe_period(intent, lang))
 
     def _generate(
-        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder
+        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder, notice: str
     ) -> Iterator[Answer]:
         disagreement = None
         if self.settings.flag_disagreement:
             disagreement = self._disagreement(question, scored_sentences(question, hits, embedder))
-        messages = build_messages(question, hits, lang, _disagreement_note(disagreement, hits))
+        number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}  # passage numbers as sent
+        messages = build_messages(question, hits, lang, _disagreement_note(disagreement, number))
         raw = ""
         for delta in complete(self.settings, messages, stream):
             raw += delta
@@ -184,14 +185,12 @@ class Answerer:
             yield self._refusal(lang, hits, mode="llm")
             return
         text, cited = check_citations(raw, len(hits), final=True)
-        number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}
         if disagreement and not all(number[s.hit.chunk.chunk_id] in cited for s in disagreement.sides):
             # the model picked a side: the answer still shows both
-            text = text.strip() + "\n" + _disagreement_line(disagreement, lambda hit: number[hit.chunk.chunk_id], lang)
+            text = text.strip() + "\n" + _disagreement_line(disagreement, number, lang)
             cited += [number[s.hit.chunk.chunk_id] for s in disagreement.sides if number[s.hit.chunk.chunk_id] not in cited]
-        dates = "; ".join(f"[{n}] {_report(hits[n - 1], lang, sources=True)}" for n in cited)
+        dates = "; ".join(f"[{n}] {_source(hits[n - 1], lang)}" for n in cited)
         text = text.strip() + (f"\n{MESSAGES[lang]['sources']}{dates}" if dates else "")
-        notice = self._period_notice(question, hits, lang)
         yield Answer(text, True, "llm", self._citations(cited, hits), notice, True, tuple(hits))
 
     @staticmethod
@@ -207,39 +206,43 @@ def in_period(hits: list[Hit], intent: TimeIntent | None) -> list[Hit]:
     return [h for h in hits if intent.overlaps(h.article.date) is not False] or hits
 
 
-def _report(hit: Hit, lang: str, sources: bool = False) -> str:
-    """"Laut einem Bericht vom 13. Juli 2025 (APA)" — when and by whom a cited report was published."""
+def _report(hit: Hit, lang: str) -> str:
+    """"Laut einem Bericht vom 13. Juli 2025 (APA)" — when and by whom a quoted report was published."""
     a = hit.article
     published = published_phrase(a.date, lang)
-    if sources:
-        text = published.removeprefix("vom ").removeprefix("of ") if published else "?"
-    else:
-        text = MESSAGES[lang]["report"].format(published=published) if published else MESSAGES[lang]["undated_report"]
+    text = MESSAGES[lang]["report"].format(published=published) if published else MESSAGES[lang]["undated_report"]
     return f"{text} ({a.agency})" if a.agency else text
 
 
-def _disagreement_line(d: Disagreement, number, lang: str) -> str:
-    """The sentence that says the sources disagree, citing each side; the newest report is named."""
+def _source(hit: Hit, lang: str) -> str:
+    """"13. Juli 2025 (APA)" — a cited report's date and agency for the sources line of an LLM answer."""
+    a = hit.article
+    when = date_words(a.date, lang) or ("ohne Datum" if lang == "de" else "undated")
+    return f"{when} ({a.agency})" if a.agency else when
+
+
+def _disagreement_line(d: Disagreement, number: dict[str, int], lang: str) -> str:
+    """The sentence that says the sources disagree, citing each side (`number`: chunk_id → [n]); the newest report
+    is named when it is newer than every other side (an undated side may be newer: then none is named)."""
     m = MESSAGES[lang]
     parts = []
     for side in d.sides:
         figure = f"{side.figure.text} {side.figure.label}".strip()
         published = published_phrase(side.hit.article.date, lang)
         key = "side" if published else "side_undated"
-        parts.append(m[key].format(figure=figure, published=published) + f" [{number(side.hit)}]")
+        parts.append(m[key].format(figure=figure, published=published) + f" [{number[side.hit.chunk.chunk_id]}]")
     line = m["disagree"] + "; ".join(parts) + "."
-    newest, rest = d.sides[0], d.sides[1:]
-    newest_span = date_bounds(newest.hit.article.date)
-    if newest_span and all((date_bounds(s.hit.article.date) or (0, 0))[1] < newest_span[0] for s in rest):
-        line += m["newest"].format(published=published_phrase(newest.hit.article.date, lang), n=number(newest.hit))
+    spans = [date_bounds(s.hit.article.date) for s in d.sides]
+    if all(spans) and all(other[1] < spans[0][0] for other in spans[1:]):
+        newest = d.sides[0].hit
+        line += m["newest"].format(published=published_phrase(newest.article.date, lang), n=number[newest.chunk.chunk_id])
     return line
 
 
-def _disagreement_note(d: Disagreement | None, hits: Sequence[Hit]) -> str:
+def _disagreement_note(d: Disagreement | None, number: dict[str, int]) -> str:
     """What the LLM is told when the passages give different figures."""
     if d is None:
         return ""
-    number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}
     sides = "; ".join(
         f"passage [{number[s.hit.chunk.chunk_id]}] (published {s.hit.article.date or 'undated'}): {s.figure.text}"
         for s in d.sides

@@ -20,7 +20,9 @@ from rag.terms import terms
 
 _NUMBER_WORDS = {
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
-    "zwölf": 12, "zwanzig": 20, "dreißig": 30, "hundert": 100, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "zwölf": 12, "dreizehn": 13, "vierzehn": 14, "fünfzehn": 15, "sechzehn": 16, "siebzehn": 17, "achtzehn": 18,
+    "neunzehn": 19, "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60, "siebzig": 70,
+    "achtzig": 80, "neunzig": 90, "hundert": 100, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
 }
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|%|\w+", re.UNICODE)
@@ -70,9 +72,11 @@ def figures(sentence: str) -> list[Figure]:
         after = [t for t, _ in tokens[i + 1 : i + 3]]
         if sentence[pos + len(tok) : pos + len(tok) + 1] == "." and after and _MONTH.fullmatch(after[0]):
             continue  # "3. Juni"
-        if re.fullmatch(r"\d{1,2}\.\d{1,2}\.(\d{2,4})?", tok) or (re.fullmatch(r"(19|20)\d\d", tok) and not after[:1] == ["%"]):
-            continue  # "14.07.", a year
+        if re.fullmatch(r"\d{1,2}\.\d{1,2}\.(\d{2,4})?", tok) or sentence[pos + len(tok) : pos + len(tok) + 1] == "-":
+            continue  # "14.07.", "45-jährige", "3-fach"
         unit = _unit(tokens, i)
+        if re.fullmatch(r"(19|20)\d\d", tok) and not unit:
+            continue  # a year, unless it counts something: "rund 2000 Einsatzkräfte"
         if unit.lower() in _NOT_A_COUNT:
             continue
         out.append(Figure(value, tok, (terms(unit) or [unit.lower()])[0] if unit else "", unit))
@@ -128,6 +132,8 @@ def find_disagreement(question: str, scored: Sequence[tuple[Hit, str, float]], r
     asked = _asked_unit(question)
     if asked in by_unit:  # "wie viele Feuerwehrleute": only figures of Feuerwehrleute count
         candidates = [by_unit[asked]]
+    elif asked:  # what was asked for is named differently (Tote, Todesopfer): the answering figures decide
+        candidates = [first]
     elif shared := [g for g in by_unit.values() if len(g) > 1]:  # a thing named alike in several articles decides
         candidates = shared
     elif _QUANTITY_QUESTION.search(question):  # reports name the counted thing differently: compare the answers

@@ -122,8 +122,12 @@ class Retriever:
             # Whether a period's words are part of what a passage is about varies ("im Juli 2025" in a German
             # report, "in July 2025" in an English question): a hit's similarity is the closest of the wordings.
             stored = view.store.embeddings([h.chunk.chunk_id for h in hits])
-            closest = np.max([stored @ view.query_vectors(w) for w in wordings], axis=0)
-            hits = [replace(h, similarity=max(h.similarity, float(c))) for h, c in zip(hits, closest)]
+            vectors = [view.query_vectors(w) for w in wordings]
+            hits = [
+                replace(h, similarity=max([h.similarity] + [float(stored[h.chunk.chunk_id] @ v) for v in vectors]))
+                if h.chunk.chunk_id in stored else h
+                for h in hits
+            ]
         return hits
 
     def time_intent(self, query: str) -> TimeIntent | None:

@@ -149,6 +149,24 @@ class Store:
         path = Path(self.index_dir) / f"updated-{self.key}.txt"
         return path.read_text().strip() if path.exists() else ""
 
+    def grouped_with(self) -> float | None:
+        """The near-duplicate threshold the stories were last grouped with, or None when they need grouping (never
+        grouped, or articles were written since)."""
+        path = Path(self.index_dir) / f"stories-{self.key}.txt"
+        try:
+            return float(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def mark_grouped(self, threshold: float | None) -> None:
+        """Record that the stories are grouped with `threshold`; None: they need grouping again (called before
+        articles are written, so an interrupted sync leaves them marked)."""
+        path = Path(self.index_dir) / f"stories-{self.key}.txt"
+        if threshold is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(f"{threshold}\n")
+
     def mark_updated(self) -> None:
         """Record that the index changed now."""
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -184,11 +202,10 @@ class Store:
         sims = [1.0 - float(d) for d in res["distances"][0]]
         return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims)
 
-    def embeddings(self, chunk_ids: Sequence[str]) -> np.ndarray:
-        """The stored vectors of these chunks, in this order."""
+    def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunks (those still stored: an ingest may have replaced some meanwhile)."""
         got = self.chunks.get(ids=list(chunk_ids), include=["embeddings"])
-        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
-        return np.stack([by_id[c] for c in chunk_ids]) if chunk_ids else np.zeros((0, 0), dtype=np.float32)
+        return dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
 
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
@@ -253,10 +270,9 @@ class Store:
 
     def set_stories(
         self, stories: Mapping[str, str], signatures: Mapping[str, str], manifest: Mapping[str, dict]
-    ) -> int:
+    ) -> None:
         """Record which story (near-duplicate group) each article belongs to, and signatures computed for articles
-        indexed without one; `manifest` is what `manifest()` returned before. Writes only what changed and returns
-        how many articles that was."""
+        indexed without one; `manifest` is what `manifest()` returned before. Writes only what changed."""
         changed = [
             aid for aid, meta in manifest.items()
             if (aid in stories and meta.get("story", aid) != stories[aid]) or aid in signatures
@@ -269,7 +285,6 @@ class Store:
                     for aid in changed
                 ],
             )
-        return len(changed)
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
         """Remove articles: the record first (readers stop seeing them), then their chunks."""

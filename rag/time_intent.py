@@ -15,7 +15,7 @@ from rag.store import date_bounds
 # report has it.
 _RECENCY = re.compile(
     r"\b(aktuell\w*|derzeit\w*|momentan\w*|zurzeit|neueste\w*|jüngste\w*|zuletzt|inzwischen|mittlerweile|"
-    r"bisher|bislang|seit|latest|current\w*|recent\w*|now|so far|newest|to date)\b",
+    r"bisher|bislang|seit|jetzt|latest|current|currently|recent|recently|now|so far|since|newest|to date)\b",
     re.IGNORECASE,
 )
 _WEEKDAYS = (r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
@@ -34,9 +34,10 @@ _MONTH_NAMES = (r"januar|jänner|februar|märz|april|mai|juni|juli|august|septem
 _MONTH_NAME = re.compile(rf"\b({_MONTH_NAMES})\b", re.IGNORECASE)
 _MONTH = re.compile(rf"\b({_MONTH_NAMES})\b|monat|month")
 _DAY = re.compile(
-    rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|tag\b|yesterday|today|day\b|"
-    r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|\btag(e|en)?\b|"
+    rf"yesterday|today|\bdays?\b|{_WEEKDAYS}"
 )
+_SINCE = re.compile(r"\b(seit|since)(\s+(dem|der|den|anfang|ende|mitte|the|early|late))*\s*$", re.IGNORECASE)
 
 MONTHS = {
     "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
@@ -87,7 +88,8 @@ def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
     from dateparser.search import search_dates
 
     for text, when in search_dates(question, languages=["de", "en"], settings=_settings(today)) or []:
-        phrase = re.sub(r"\s+(in|im|am|an|on|at|of|bei|zu)$", "", text.strip(" ?!.,;:"), flags=re.IGNORECASE)
+        phrase = re.sub(r"\s+(in|im|am|an|on|at|of|bei|zu|und|and|oder|or)$", "", text.strip(" ?!.,;:"),
+                        flags=re.IGNORECASE)
         # read again without the trailing word: "vor zwei Wochen in" would be "in two weeks"
         when = dateparser.parse(phrase, languages=["de", "en"], settings=_settings(today)) or when
         if not _plausible(phrase, when.date(), today):
@@ -95,6 +97,8 @@ def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
         start, end = _period(when.date(), _granularity(phrase))
         if start > today:
             continue
+        if _SINCE.search(question[: question.find(text)]):  # "seit dem 2. Juni": from then up to today
+            end = today
         return phrase, start, min(end, today) if _is_relative(phrase) else end
     return None
 
@@ -117,7 +121,8 @@ def without_period(question: str, intent: TimeIntent | None, named: bool = False
     report may name them too, unless `named`."""
     if intent is None or not intent.has_period or not (named or _is_relative(intent.phrase)):
         return question
-    return re.sub(r"\s+(?=[?!.,;:]|$)|(?<=\s)\s+", "", question.replace(intent.phrase, " ")).strip()
+    rest = re.sub(r"\s+(?=[?!.,;:]|$)|(?<=\s)\s+", "", question.replace(intent.phrase, " ")).strip()
+    return rest if re.search(r"\w", rest) else question  # "Letzte Woche?" alone leaves nothing to search for
 
 
 def _plausible(phrase: str, when: date, today: date) -> bool:
@@ -130,8 +135,9 @@ def _plausible(phrase: str, when: date, today: date) -> bool:
 
 
 def _is_relative(phrase: str) -> bool:
-    """A period counted from today ("letzte Woche"), as opposed to one a report may name too ("im Juli 2025")."""
-    return not re.search(r"\d", phrase) and not _MONTH_NAME.search(phrase)
+    """A period counted from today ("letzte Woche", "vor 3 Tagen"), as opposed to one a report may name too ("im
+    Juli 2025")."""
+    return bool(_RELATIVE.search(phrase)) and not _YEAR.search(phrase) and not _MONTH_NAME.search(phrase)
 
 
 def _period(day: date, period: str) -> tuple[date, date]:
@@ -149,22 +155,32 @@ def _settings(today: date) -> dict:
     from datetime import datetime
 
     return {"RELATIVE_BASE": datetime(today.year, today.month, today.day), "PREFER_DATES_FROM": "past",
-            "RETURN_AS_TIMEZONE_AWARE": False}
+            "RETURN_AS_TIMEZONE_AWARE": False, "DATE_ORDER": "DMY"}  # 03.06.2025 is the 3rd of June
+
+
+def date_words(article_date: str, lang: str) -> str:
+    """A publication date in words: "13. Juli 2025", "Juli 2025", "2025" / "13 July 2025"; "" when undated."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", article_date or "")
+    if not m:
+        return ""
+    year, month, day = m[1], int(m[2] or 0), int(m[3] or 0)
+    name = MONTHS["de" if lang == "de" else "en"][month - 1] if month else ""
+    if not month:
+        return year
+    if not day:
+        return f"{name} {year}"
+    return f"{day}. {name} {year}" if lang == "de" else f"{day} {name} {year}"
 
 
 def published_phrase(article_date: str, lang: str) -> str:
     """How an answer says when a report was published: "vom 13. Juli 2025", "vom Juli 2025", "aus dem Jahr 2025" /
     "of 13 July 2025", "of July 2025", "from 2025"; "" for an undated report."""
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", article_date or "")
-    if not m:
+    words = date_words(article_date, lang)
+    if not words:
         return ""
-    year, month, day = m[1], int(m[2] or 0), int(m[3] or 0)
-    if not month:
-        return f"aus dem Jahr {year}" if lang == "de" else f"from {year}"
-    name = MONTHS["de" if lang == "de" else "en"][month - 1]
-    if not day:
-        return f"vom {name} {year}" if lang == "de" else f"of {name} {year}"
-    return f"vom {day}. {name} {year}" if lang == "de" else f"of {day} {name} {year}"
+    if len(words) == 4:  # a year alone
+        return f"aus dem Jahr {words}" if lang == "de" else f"from {words}"
+    return f"vom {words}" if lang == "de" else f"of {words}"
 
 
 def describe_period(intent: TimeIntent, lang: str) -> str:
