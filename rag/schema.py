@@ -48,8 +48,9 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its article: `score` ranks (hybrid fusion, 0–1), `similarity` is the cosine of the
-    chunk's vector to the question's (what the answerability gate looks at)."""
+    """A retrieved chunk with its article: `score` ranks (hybrid fusion, 0–1, moved by dates the question names),
+    `similarity` is the cosine of the chunk's vector to the question's — for a question naming a period, to the
+    closest of its wordings with and without the period's words (what the answerability gate looks at)."""
 
     chunk: Chunk
     article: Article
