@@ -1,7 +1,7 @@
 """How often the assistant gets news-specific questions right: time, near-duplicate copies, disagreeing sources.
 
     .venv/bin/python bench/news_aware.py                 # this checkout
-    PYTHONPATH=/tmp/before .venv/bin/python bench/news_aware.py   # another one (e.g. a worktree of an older commit)
+    PYTHONPATH=../before .venv/bin/python bench/news_aware.py     # another checkout (e.g. a git worktree of an older commit)
 
 Indexes `bench/news_aware/articles/` (19 short dated reports written for this set: a flood with a rising death
 toll and three outlets' copies of one report, a fire and a poll reported with different figures, agreeing reports

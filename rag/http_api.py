@@ -36,6 +36,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
 class ArticleRef(BaseModel):
+    """An article: which, from where, when, by whom."""
+
     article_id: str
     title: str
     date: str
@@ -44,39 +46,29 @@ class ArticleRef(BaseModel):
     url: str
 
 
-class HitOut(BaseModel):
+class Passage(ArticleRef):
+    """A passage of an article: its text (or the quoted words) and where it sits in the article."""
+
+    start: int
+    end: int
+    also_reported_by: list[ArticleRef]
+
+
+class HitOut(Passage):
     """A passage as `rag search --json` prints it."""
 
     rank: int
     score: float
     similarity: float
-    article_id: str
-    source: str
-    title: str
-    date: str
-    agency: str
-    url: str
     chunk_id: str
     text: str
-    start: int
-    end: int
-    also_reported_by: list[ArticleRef]
 
 
-class CitationOut(BaseModel):
+class CitationOut(Passage):
     """What `[n]` in an answer points to."""
 
     n: int
-    article_id: str
-    source: str
-    title: str
-    date: str
-    agency: str
-    url: str
     quote: str
-    start: int
-    end: int
-    also_reported_by: list[ArticleRef]
 
 
 class AnswerOut(BaseModel):

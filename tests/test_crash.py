@@ -44,13 +44,12 @@ sys.argv = ["ingest", *sys.argv[3:]]
 main()
 """
 
+# Two exact points (and one kill from outside at a moment, below); the suite's time budget does not allow more. Left
+# out: killed before anything is written (nothing to repair), and between the vectors and the keyword rows of a batch
+# (the state "before commit" repairs too, with more written).
 KILL_POINTS = {
-    # store opened, nothing written yet
-    "early": ("rag.store:Store.delete_orphans", 1),
     # first batch committed, second batch being embedded
     "mid-embedding": ("rag.embeddings:SentenceTransformerEmbedder.embed_passages", 2),
-    # second batch: chunks in Chroma, keyword side not yet written, nothing committed
-    "mid-write, vectors written": ("rag.keyword:KeywordIndex.add", 2),
     # second batch: vectors and keyword rows written, article records (the commit point) not yet
     "mid-write, before commit": ("chromadb.api.models.Collection:Collection.upsert", 4),
 }
