@@ -9,9 +9,7 @@ python="${PYTHON:-python3}"
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extra:+-$extra}"
 if [ ! -e "$stamp" ]; then
     # torch first and pinned: an open requirement would pull a multi-GB CUDA build; 2.13.0 has a CPU wheel.
-    # --no-compile: byte-compiling every installed module (torch has thousands) costs about a minute; Python compiles
-    # what it imports, once.
-    .venv/bin/pip install --quiet --no-compile "torch==2.13.0"
-    .venv/bin/pip install --quiet --no-compile -e ".${extra:+[$extra]}"
+    .venv/bin/pip install --quiet "torch==2.13.0"
+    .venv/bin/pip install --quiet -e ".${extra:+[$extra]}"
     touch "$stamp"
 fi
