@@ -32,7 +32,6 @@ _RELATIVE = re.compile(
 _MONTH_NAMES = (r"januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
                 r"january|february|march|may|june|july|october|december")
 _MONTH_NAME = re.compile(rf"\b({_MONTH_NAMES})\b", re.IGNORECASE)
-_MONTH = re.compile(rf"\b({_MONTH_NAMES})\b|monat|month")
 _DAY = re.compile(
     rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|\btag(e|en)?\b|"
     rf"yesterday|today|\bdays?\b|{_WEEKDAYS}"
@@ -110,7 +109,7 @@ def _granularity(phrase: str) -> str:
         return "day"
     if re.search(r"woche|week", p):
         return "week"
-    if _MONTH.search(p):
+    if _MONTH_NAME.search(p) or re.search(r"monat|month", p):
         return "month"
     return "year"
 
