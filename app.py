@@ -337,8 +337,9 @@ class Served:
 
 def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> Served | None:
     """Serve the HTTP API (rag.http_api) with the page mounted on it, on the configured loopback address (and port,
-    unless given). While it runs, the page is the index's writer: it announces itself so that `python -m ingest`
-    elsewhere hands its work over. `block=False` serves in a background thread and returns at once."""
+    unless given). While it runs, the page is a local index's writer: it announces itself so that `python -m ingest`
+    elsewhere hands its work over (a Chroma server needs no such hand-over). `block=False` serves in a background
+    thread and returns at once."""
     import uvicorn
 
     from ingest.via_page import announce, withdraw
@@ -360,15 +361,18 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
     server = uvicorn.Server(uvicorn.Config(app, host=s.host, port=port, log_level="warning", access_log=False))
     host = "127.0.0.1" if s.host in ("0.0.0.0", "127.0.0.1", "localhost") else s.host
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    announce_page = not s.chroma_url
     if block:
-        announce(s.index_dir, url, token)
+        if announce_page:
+            announce(s.index_dir, url, token)
         print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
         try:
             server.run()  # in the main thread: Ctrl-C stops it (uvicorn shuts down, then re-raises it)
         except KeyboardInterrupt:
             pass
         finally:
-            withdraw(s.index_dir)
+            if announce_page:
+                withdraw(s.index_dir)
         return None
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
@@ -376,8 +380,9 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
         if not thread.is_alive():
             raise OSError(f"cannot serve on {s.host}:{port} (in use?)")
         time.sleep(0.05)
-    announce(s.index_dir, url, token)
-    atexit.register(withdraw, s.index_dir)
+    if announce_page:
+        announce(s.index_dir, url, token)
+        atexit.register(withdraw, s.index_dir)
     return Served(url, server, thread)
 
 

@@ -24,8 +24,8 @@ from ingest.near_duplicates import group, signature
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.builds import ActiveBuild, read_active, write_active
-from rag.retriever import open_store, settings_key
-from rag.store import Store, drop_builds
+from rag.retriever import database, open_store, settings_key
+from rag.store import Store
 from rag.schema import Article, Chunk
 
 EMBED_BATCH_ARTICLES = 16  # articles embedded together: large enough to batch well, small enough to commit often
@@ -133,9 +133,9 @@ def sync(
     If the index's active build was made with another embedding model or chunking, this is a rebuild: the paths the
     active build mirrors are read too, into a new build that becomes active only once complete."""
     started = time.perf_counter()
-    index_dir = Path(settings.index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(index_dir / "ingest.lock")
+    db = database(settings)
+    db.dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(db.dir / "ingest.lock")  # with a Chroma server: one writer per machine (see README)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -146,7 +146,7 @@ def sync(
             raise IngestError(f"another ingest still holds {lock.lock_file} after {lock_timeout:g} s") from None
     try:
         loading = time.perf_counter()  # the stages count from here: waiting for the lock is not loading
-        active = read_active(index_dir)
+        active = read_active(db)
         key = settings_key(settings)
         rebuild = active is not None and active.key != key
         roots = outermost([os.path.abspath(p) for p in paths] + (list(active.roots) if active else []))
@@ -157,7 +157,7 @@ def sync(
         report.skipped = list(scanned.skipped)
         if rebuild:
             report.rebuild = {"from": active.embed_model, "to": settings.embed_model, "from_key": active.key, "to_key": key}
-            scanned = _carry_over(scanned, Store(index_dir, active.key), roots)
+            scanned = _carry_over(scanned, Store(db, active.key), roots)
         report.seconds = {"load": time.perf_counter() - loading, "model": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0,
                           "group": 0.0}
         _apply(scanned, settings, report, progress)
@@ -165,9 +165,9 @@ def sync(
         # readers still on it until their next search, and older ones go.
         done = ActiveBuild(key, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap_tokens, tuple(roots))
         if done != active:  # rewritten only on change: readers reopen their view when the file changes
-            write_active(index_dir, done)
+            write_active(db, done)
         if rebuild:
-            drop_builds(index_dir, keep={key, active.key})
+            db.drop_builds(keep={key, active.key})
     finally:
         lock.release()
     report.seconds = {k: round(v, 3) for k, v in {**report.seconds, "total": time.perf_counter() - started}.items()}

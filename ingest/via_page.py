@@ -66,8 +66,9 @@ def serving_page(index_dir: Path | str) -> dict | None:
 
 
 def sync_or_hand_over(paths: Sequence[Path], settings: Settings, progress=None) -> tuple[SyncReport, str | None]:
-    """`sync` here, or in the page serving this index if there is one: (report, the page's URL or None)."""
-    page = serving_page(settings.index_dir)
+    """`sync` here, or in the page serving this index if there is one: (report, the page's URL or None). A Chroma
+    server's index is written here: the server makes every write visible to every process."""
+    page = None if settings.chroma_url else serving_page(settings.index_dir)
     if page is None:
         return sync(paths, settings, progress=progress), None
     from gradio_client import Client

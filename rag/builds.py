@@ -1,18 +1,16 @@
-"""Which build of an index directory readers use: `<index>/active.json`.
+"""Which build of an index readers use: `active.json` in the index directory (or in a Chroma server's state).
 
-An index directory holds one build (a pair of collections and a keyword file) per embedding model and chunking
-settings. Ingest writes into the build for the configured settings. When those settings change, ingest rebuilds
-from the paths the active build mirrors while readers keep using the active build; only when the new build is
-complete does ingest replace `active.json` (an atomic rename), and readers switch at their next search.
+An index holds one build (a pair of collections and a keyword file) per embedding model and chunking settings.
+Ingest writes into the build for the configured settings. When those settings change, ingest rebuilds from the paths
+the active build mirrors while readers keep using the active build; only when the new build is complete does ingest
+replace `active.json` (an atomic rename, or one metadata update on a server), and readers switch at their next search.
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from rag.store import IndexUnavailable
+from rag.store import Database, IndexUnavailable
 
 ACTIVE_FILE = "active.json"
 
@@ -28,30 +26,23 @@ class ActiveBuild:
     roots: tuple[str, ...] = field(default=())
 
 
-def read_active(index_dir: Path | str) -> ActiveBuild | None:
+def read_active(db: Database) -> ActiveBuild | None:
     """The active build, or None for an index made before builds were recorded (or no index at all)."""
-    path = Path(index_dir) / ACTIVE_FILE
+    text = db.read(ACTIVE_FILE)
+    if text is None:
+        return None
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(text)
         return ActiveBuild(**{**data, "roots": tuple(data.get("roots", ()))})
-    except FileNotFoundError:
-        return None
     except (ValueError, TypeError) as e:
-        raise IndexUnavailable(f"{path} is damaged ({e}); delete it and run `python -m ingest`") from None
+        raise IndexUnavailable(f"{ACTIVE_FILE} in {db.where} is damaged ({e}); delete it and run `python -m ingest`") from None
 
 
-def write_active(index_dir: Path | str, build: ActiveBuild) -> None:
-    """Make `build` the active one; readers see the old or the new file, never a partial one."""
-    path = Path(index_dir) / ACTIVE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(build), ensure_ascii=False, indent=1), "utf-8")
-    os.replace(tmp, path)
+def write_active(db: Database, build: ActiveBuild) -> None:
+    """Make `build` the active one; readers see the old or the new value, never a partial one."""
+    db.write(ACTIVE_FILE, json.dumps(asdict(build), ensure_ascii=False, indent=1))
 
 
-def active_stamp(index_dir: Path | str) -> tuple[int, int] | None:
-    """Changes whenever `active.json` is replaced (cheap enough to check on every search)."""
-    try:
-        st = os.stat(Path(index_dir) / ACTIVE_FILE)
-        return st.st_ino, st.st_mtime_ns
-    except FileNotFoundError:
-        return None
+def active_stamp(db: Database) -> object:
+    """Changes whenever the active build is replaced (cheap enough to check on every search)."""
+    return db.stamp(ACTIVE_FILE)

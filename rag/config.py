@@ -5,6 +5,7 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +19,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
 
-    index_dir: Path = Field(default=REPO_ROOT / ".rag-index", description="Where the Chroma index lives.")
+    index_dir: Path = Field(
+        default=REPO_ROOT / ".rag-index",
+        description="Where the Chroma index lives; with `chroma_url`, only this machine's keyword files and lock.",
+    )
+    chroma_url: str | None = Field(
+        default=None, description="`http://host:port` of a Chroma server (`chroma run`) that holds the index, shared "
+        "by every process on every machine; unset = a local index in `index_dir`.",
+    )
     corpus_dir: Path = Field(default=REPO_ROOT / "corpus", description="Articles ingested by default.")
     embed_model: str = Field(
         default=DEFAULT_EMBED_MODEL,
@@ -66,6 +74,20 @@ class Settings(BaseSettings):
     ui_language: str = Field(default="de", pattern="^(de|en)$", description="Language of the page's labels.")
     auth: str | None = Field(default=None, description="`user:password` to require a login on the page.")
     watch: bool = Field(default=False, description="The page also indexes files dropped into the corpus folder.")
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("RAG_CHROMA_URL must look like http://host:port")
+        try:
+            url.port
+        except ValueError:
+            raise ValueError("RAG_CHROMA_URL has a bad port; it must look like http://host:port") from None
+        return value.rstrip("/")
 
     @field_validator("auth")
     @classmethod

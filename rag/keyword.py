@@ -19,7 +19,8 @@ _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     terms, chunk_id UNINDEXED, article_id UNINDEXED, content_hash UNINDEXED,
     tokenize = "unicode61 remove_diacritics 0 tokenchars '.,'"
-)
+);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -30,7 +31,7 @@ class KeywordIndex:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the connection (the file is about to be deleted)."""
@@ -64,8 +65,9 @@ class KeywordIndex:
             self._db.execute("BEGIN")
             self._db.executemany("DELETE FROM passages WHERE article_id = ?", [(a,) for a in article_ids])
 
-    def delete_orphans(self, committed: dict[str, str]) -> int:
-        """Drop passages whose (article, content hash) is not committed; returns how many."""
+    def reconcile(self, committed: dict[str, str]) -> tuple[int, list[str]]:
+        """Drop passages whose (article, content hash) is not in `committed`; returns how many, and the committed
+        articles that have no passages here."""
         with self._lock:
             rows = self._db.execute("SELECT rowid, article_id, content_hash FROM passages").fetchall()
             orphans = [(rowid,) for rowid, aid, h in rows if committed.get(aid) != h]
@@ -73,7 +75,18 @@ class KeywordIndex:
                 with self._db:
                     self._db.execute("BEGIN")
                     self._db.executemany("DELETE FROM passages WHERE rowid = ?", orphans)
-        return len(orphans)
+        present = {aid for _, aid, h in rows if committed.get(aid) == h}
+        return len(orphans), [aid for aid in committed if aid not in present]
+
+    def generation(self) -> str:
+        """The writer's generation (see `rag.store.Store.sync_keyword`) these passages were last known to match."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE name = 'generation'").fetchone()
+        return row[0] if row else ""
+
+    def set_generation(self, generation: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score, higher is better) of the best `n` passages for the query's terms."""

@@ -14,13 +14,18 @@ from rag.config import Settings, get_settings
 from rag.embeddings import Embedder, get_embedder
 from rag.filters import SearchFilter
 from rag.schema import Article, Hit
-from rag.store import Store, StoredChunk, date_bounds, index_key
+from rag.store import Database, Store, StoredChunk, date_bounds, index_key, open_database
 from rag.time_intent import TimeIntent, parse_time, without_period
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
-    """The store for the configured index directory, embedding model and chunking settings."""
-    return Store(settings.index_dir, settings_key(settings), create=create)
+    """The store for the configured index (directory or Chroma server), embedding model and chunking settings."""
+    return Store(database(settings), settings_key(settings), create=create)
+
+
+def database(settings: Settings) -> Database:
+    """The configured index: the local directory, or the Chroma server at `chroma_url`."""
+    return open_database(settings.index_dir, settings.chroma_url)
 
 
 def settings_key(settings: Settings) -> str:
@@ -31,7 +36,7 @@ def settings_key(settings: Settings) -> str:
 def serving_settings(settings: Settings) -> Settings:
     """The settings to read the index with: the configured ones, or, while the index's active build was made with
     another model or chunking (a rebuild not yet run or not yet complete), that build's."""
-    active = read_active(settings.index_dir)
+    active = read_active(database(settings))
     if active is None or active.key == settings_key(settings):
         return settings
     return settings.model_copy(
@@ -44,7 +49,7 @@ def serving_settings(settings: Settings) -> Settings:
 class IndexView:
     """One consistent view for a search or an answer: a store and the model its vectors were made with."""
 
-    stamp: tuple[int, int] | None  # of the active build when opened
+    stamp: object  # of the active build when opened
     settings: Settings  # what is actually served (see serving_settings)
     store: Store
     embedder: Embedder
@@ -66,7 +71,7 @@ class Retriever:
 
     def view(self) -> IndexView:
         """The current view; a new one once ingest has switched the index to another build."""
-        stamp = active_stamp(self.settings.index_dir)
+        stamp = active_stamp(database(self.settings))
         opened = self._opened
         if opened is None or opened.stamp != stamp:
             with self._lock:

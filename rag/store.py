@@ -8,16 +8,20 @@ Two collections per (embedding model, chunking settings) pair, so vectors of two
 from __future__ import annotations
 
 import calendar
+import os
 from datetime import datetime, timezone
 import hashlib
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
+from filelock import FileLock
 
 from rag.keyword import KeywordIndex
 from rag.schema import Article, Chunk
@@ -40,27 +44,161 @@ class StoredChunk:
     story: str = ""
 
 
+STATE_COLLECTION = "newsrag-state"  # server mode: the small named values (active build, stamps) as its metadata
+BUILD_STAMPS = ("updated", "stories", "generation")  # per-build named values: `<stamp>-<key>.txt`
+
+
+def open_database(index_dir: Path | str, chroma_url: str | None = None) -> Database:
+    """The `Database` of an index directory (and Chroma server): one per process, since Chroma is unsafe with several
+    local clients on one path and a keyword file wants one connection per process."""
+    return _database(str(Path(index_dir).resolve()), chroma_url or None)
+
+
 @lru_cache(maxsize=8)
-def get_client(index_dir: str):
-    """One Chroma client per index directory and process (Chroma is unsafe with several clients on one path)."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=index_dir, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    )
+def _database(index_dir: str, chroma_url: str | None) -> Database:
+    return Database(index_dir, chroma_url)
 
 
-_KEYWORD_INDEXES: dict[str, KeywordIndex] = {}  # one connection per file and process, like the Chroma client
-_KEYWORD_LOCK = threading.Lock()
+class Database:
+    """One Chroma database and the small named values beside it (`active.json`, when the index last changed, …).
 
+    Locally (`chroma_url` None) it is `index_dir` with a `PersistentClient`, and the values are files there. With a
+    Chroma server (`HttpClient`), the server holds the collections and the values (as metadata of one collection),
+    so every process on every machine sees the same index; `index_dir` then holds only this machine's keyword files
+    (derived from the server's chunks, see `Store.keyword_query`) and the writer lock."""
 
-def _keyword_index(path: str) -> KeywordIndex:
-    with _KEYWORD_LOCK:
-        if path not in _KEYWORD_INDEXES:
-            _KEYWORD_INDEXES[path] = KeywordIndex(path)
-        return _KEYWORD_INDEXES[path]
+    def __init__(self, index_dir: Path | str, chroma_url: str | None = None):
+        self.url = chroma_url
+        root = Path(index_dir).resolve()
+        if chroma_url:  # one folder per server: the keyword files of one server must never serve another
+            root = root / f"server-{hashlib.sha256(chroma_url.encode()).hexdigest()[:10]}"
+        self.dir = root
+        self._keyword: dict[str, KeywordIndex] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        """The index's location, for messages."""
+        return f"the Chroma server at {self.url}" if self.url else f"the index at {self.dir}"
+
+    @cached_property
+    def client(self):
+        """The Chroma client; raises IndexUnavailable saying what to do when the database cannot be opened."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if self.url:
+                url = urlsplit(self.url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "localhost", port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https", settings=chroma_settings,
+                )
+                client.heartbeat()
+                return client
+            self.dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.dir), settings=chroma_settings)
+        except Exception as e:  # chromadb raises many types for an unreachable server or a damaged database
+            raise self.unusable(e) from None
+
+    def unusable(self, error: Exception) -> IndexUnavailable:
+        """The error to raise when Chroma fails with `error`: what happened and what to do."""
+        what = f"{type(error).__name__}: {str(error)[:200]}"
+        if self.url:
+            return IndexUnavailable(
+                f"cannot use the Chroma server at {self.url} ({what}); start it with `chroma run --path DIR --port "
+                f"{urlsplit(self.url).port or 8000}`, or unset RAG_CHROMA_URL to use a local index"
+            )
+        return IndexUnavailable(
+            f"the index at {self.dir} cannot be opened ({what}); delete the folder and run `python -m ingest` to "
+            "rebuild it"
+        )
+
+    def exists(self) -> bool:
+        """Whether a local index was ever written here (always True for a server: its collections say)."""
+        return bool(self.url) or (self.dir / "chroma.sqlite3").exists()
+
+    def collection_names(self) -> set[str]:
+        """The names of the database's collections."""
+        try:
+            return {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+        except IndexUnavailable:
+            raise
+        except Exception as e:
+            raise self.unusable(e) from None
+
+    # -- small named values ------------------------------------------------------------------------------------
+
+    def read(self, name: str) -> str | None:
+        """The value stored under `name`, or None."""
+        if self.url:
+            return self._server_values().get(name) or None
+        try:
+            return (self.dir / name).read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, value: str | None) -> None:
+        """Store `value` under `name` (None removes it); readers see the old or the new value, never a part."""
+        if self.url:  # the one writer holds the writer lock, so read-modify-write is safe
+            state = self.client.get_or_create_collection(STATE_COLLECTION, embedding_function=None)
+            state.modify(metadata={**(state.metadata or {}), name: value or ""})  # "" = removed: modify replaces all
+            return
+        path = self.dir / name
+        if value is None:
+            path.unlink(missing_ok=True)
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(value, "utf-8")
+        os.replace(tmp, path)
+
+    def stamp(self, name: str) -> object:
+        """Something that changes whenever the value under `name` does (cheap: checked on every search)."""
+        if self.url:
+            return self.read(name)
+        try:
+            st = os.stat(self.dir / name)
+            return st.st_ino, st.st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _server_values(self) -> dict[str, str]:
+        try:
+            state = self.client.get_collection(STATE_COLLECTION, embedding_function=None)
+        except IndexUnavailable:
+            raise
+        except Exception:  # NotFoundError: nothing was ever written
+            return {}
+        return dict(state.metadata or {})
+
+    # -- builds --------------------------------------------------------------------------------------------------
+
+    def keyword_index(self, key: str) -> KeywordIndex:
+        """The keyword file of build `key` on this machine (one connection per file and process)."""
+        with self._lock:
+            if key not in self._keyword:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self._keyword[key] = KeywordIndex(self.dir / f"keyword-{key}.sqlite3")
+            return self._keyword[key]
+
+    def drop_builds(self, keep: set[str]) -> list[str]:
+        """Delete every build (collections, keyword file, stamps) whose key is not in `keep`; returns their keys."""
+        names = self.collection_names()
+        dropped = sorted({n.split("-", 1)[1] for n in names if n.startswith(("chunks-", "articles-"))} - keep)
+        for key in dropped:
+            for name in (f"chunks-{key}", f"articles-{key}"):
+                if name in names:
+                    self.client.delete_collection(name)
+            with self._lock:
+                if (index := self._keyword.pop(key, None)) is not None:
+                    index.close()  # else a later build of the same key would write into the deleted file
+            for stamp in BUILD_STAMPS:
+                self.write(f"{stamp}-{key}.txt", None)
+            for path in self.dir.glob(f"keyword-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm)
+                path.unlink(missing_ok=True)
+        return dropped
 
 
 def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
@@ -68,24 +206,6 @@ def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", model_id.rsplit("/", 1)[-1]).strip("-").lower()[:40] or "model"
     digest = hashlib.sha256(f"{model_id}|{chunk_tokens}|{overlap_tokens}".encode()).hexdigest()[:8]
     return f"{slug}-{digest}"
-
-
-def drop_builds(index_dir: Path | str, keep: set[str]) -> list[str]:
-    """Delete every build (collections, keyword file, update stamp) whose key is not in `keep`; returns their keys."""
-    client = get_client(str(Path(index_dir).resolve()))
-    names = [c.name if hasattr(c, "name") else str(c) for c in client.list_collections()]
-    dropped = sorted({n.split("-", 1)[1] for n in names if n.startswith(("chunks-", "articles-"))} - keep)
-    for key in dropped:
-        for name in (f"chunks-{key}", f"articles-{key}"):
-            if name in names:
-                client.delete_collection(name)
-        keyword_file = str(Path(index_dir).resolve() / f"keyword-{key}.sqlite3")
-        with _KEYWORD_LOCK:
-            if (index := _KEYWORD_INDEXES.pop(keyword_file, None)) is not None:
-                index.close()  # else a later build of the same key would write into the deleted file
-        for path in Path(index_dir).glob(f"*-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm), updated-KEY.txt
-            path.unlink(missing_ok=True)
-    return dropped
 
 
 def date_bounds(date: str) -> tuple[int, int] | None:
@@ -105,34 +225,27 @@ def date_bounds(date: str) -> tuple[int, int] | None:
 class Store:
     """The chunk and article collections of one index key in one Chroma database."""
 
-    def __init__(self, index_dir: Path | str, key: str, create: bool = False):
-        self.index_dir = str(Path(index_dir).resolve())
+    def __init__(self, db: Database, key: str, create: bool = False):
+        self.db = db
         self.key = key
-        if not create and not (Path(self.index_dir) / "chroma.sqlite3").exists():
-            raise IndexUnavailable(f"no index at {self.index_dir}; run `python -m ingest` first")
-        try:
-            self._client = get_client(self.index_dir)
-            names = {c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()}
-        except Exception as e:  # chromadb raises many types for a damaged or foreign database
-            raise IndexUnavailable(
-                f"the index at {self.index_dir} cannot be opened ({type(e).__name__}: {str(e)[:200]}); "
-                "delete the folder and run `python -m ingest` to rebuild it"
-            ) from None
+        if not create and not db.exists():
+            raise IndexUnavailable(f"no index at {db.dir}; run `python -m ingest` first")
+        names = db.collection_names()
         wanted = {f"chunks-{key}", f"articles-{key}"}
         if not create and not wanted <= names:
             others = sorted(n.removeprefix("articles-") for n in names if n.startswith("articles-"))
             if others:
                 raise IndexUnavailable(
-                    f"the index at {self.index_dir} was built for another embedding model or chunking "
+                    f"{db.where} was built for another embedding model or chunking "
                     f"({', '.join(others)}; wanted {key}); run `python -m ingest` to index with the current settings"
                 )
-            raise IndexUnavailable(f"no index at {self.index_dir}; run `python -m ingest` first")
+            raise IndexUnavailable(f"no index in {db.where}; run `python -m ingest` first")
         space = {"hnsw": {"space": "cosine"}}
-        self.chunks = self._client.get_or_create_collection(f"chunks-{key}", configuration=space, embedding_function=None)
-        self.articles = self._client.get_or_create_collection(
+        self.chunks = db.client.get_or_create_collection(f"chunks-{key}", configuration=space, embedding_function=None)
+        self.articles = db.client.get_or_create_collection(
             f"articles-{key}", configuration=space, embedding_function=None
         )
-        self.keyword = _keyword_index(str(Path(self.index_dir) / f"keyword-{key}.sqlite3"))
+        self.keyword = db.keyword_index(key)
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -146,31 +259,25 @@ class Store:
 
     def last_update(self) -> str:
         """When an ingest last changed this index (ISO time, UTC), or "" if unknown."""
-        path = Path(self.index_dir) / f"updated-{self.key}.txt"
-        return path.read_text().strip() if path.exists() else ""
+        return (self.db.read(f"updated-{self.key}.txt") or "").strip()
 
     def grouped_with(self) -> float | None:
         """The near-duplicate threshold the stories were last grouped with, or None when they need grouping (never
         grouped, or articles were written since)."""
-        path = Path(self.index_dir) / f"stories-{self.key}.txt"
         try:
-            return float(path.read_text())
-        except (OSError, ValueError):
+            return float(self.db.read(f"stories-{self.key}.txt") or "")
+        except ValueError:
             return None
 
     def mark_grouped(self, threshold: float | None) -> None:
         """Record that the stories are grouped with `threshold`; None: they need grouping again (called before
         articles are written, so an interrupted sync leaves them marked)."""
-        path = Path(self.index_dir) / f"stories-{self.key}.txt"
-        if threshold is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(f"{threshold}\n")
+        self.db.write(f"stories-{self.key}.txt", None if threshold is None else f"{threshold}\n")
 
     def mark_updated(self) -> None:
         """Record that the index changed now."""
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        (Path(self.index_dir) / f"updated-{self.key}.txt").write_text(stamp + "\n")
+        self.db.write(f"updated-{self.key}.txt", stamp + "\n")
 
     def manifest(self) -> dict[str, dict]:
         """article_id → stored metadata (content_hash, source, …) of every committed article."""
@@ -210,6 +317,7 @@ class Store:
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
         gets its cosine similarity to `vector` from its stored embedding."""
+        self.sync_keyword()
         found = self.keyword.search(query, n)
         if not found:
             return []
@@ -267,6 +375,7 @@ class Store:
         if stale:
             self.chunks.delete(ids=sorted(stale))
         self.keyword.keep_only([(a.article_id, a.content_hash) for a, _, _ in items])
+        self._new_generation()
 
     def set_stories(
         self, stories: Mapping[str, str], signatures: Mapping[str, str], manifest: Mapping[str, dict]
@@ -292,9 +401,11 @@ class Store:
             self.articles.delete(ids=list(article_ids))
             self.chunks.delete(where=_in("article_id", article_ids))
             self.keyword.delete(article_ids)
+            self._new_generation()
 
     def delete_orphans(self) -> int:
-        """Remove chunks whose article version is not the committed one (left by an interrupted write)."""
+        """Remove chunks whose article version is not the committed one (left by an interrupted write), and bring
+        this machine's keyword file in line; returns how many chunks and keyword passages went."""
         committed = {i: m["content_hash"] for i, m in self.manifest().items()}
         got = self.chunks.get(include=["metadatas"])
         orphans = [
@@ -302,7 +413,40 @@ class Store:
         ]
         if orphans:
             self.chunks.delete(ids=orphans)
-        return len(orphans) + self.keyword.delete_orphans(committed)
+        return len(orphans) + self.sync_keyword(force=True)
+
+    # -- the keyword side's generation ------------------------------------------------------------------------
+    # Every write gives the committed articles a new random generation, stored with the index (a file, or the
+    # server's state). A writer updates its keyword file in step and records the generation in it. A reader whose
+    # keyword file holds another generation brings the file in line first: with a Chroma server that is how every
+    # machine's keyword file follows another machine's writes; locally it repairs an interrupted write.
+
+    def _new_generation(self) -> None:
+        generation = uuid.uuid4().hex
+        self.db.write(f"generation-{self.key}.txt", generation)
+        self.keyword.set_generation(generation)
+
+    def sync_keyword(self, force: bool = False) -> int:
+        """Bring this machine's keyword file in line with the committed articles when a writer changed them since
+        (or always, with `force`): drop passages of other versions, add the missing ones from the stored chunks.
+        Returns how many passages were dropped. Nothing is re-embedded; the chunks' text is analyzed again."""
+        generation = self.db.read(f"generation-{self.key}.txt") or ""
+        if not force and generation == self.keyword.generation():
+            return 0
+        with FileLock(self.db.dir / f"keyword-{self.key}.lock"):  # processes of one machine share the file
+            if not force and generation == self.keyword.generation():
+                return 0
+            manifest = self.manifest()
+            committed = {aid: m["content_hash"] for aid, m in manifest.items()}
+            dropped, missing = self.keyword.reconcile(committed)
+            for i in range(0, len(missing), 500):
+                found: dict[str, list[Chunk]] = {}
+                for chunk, content_hash in self.chunks_of(missing[i : i + 500]):
+                    if committed[chunk.article_id] == content_hash:
+                        found.setdefault(chunk.article_id, []).append(chunk)
+                self.keyword.add([(aid, committed[aid], chunks, manifest[aid].get("title", "")) for aid, chunks in found.items()])
+            self.keyword.set_generation(generation)
+        return dropped
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

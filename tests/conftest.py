@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +42,59 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def chroma_server(folder: Path):
+    """A real Chroma server (`chroma run`, from the chromadb package) keeping its data in `folder`, on a free
+    loopback port; yields its URL."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (folder / "chroma.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (folder / "chroma.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(params=["local", "chroma-server"])
+def index_place(request, tmp_path):
+    """`place(machine, **overrides)` → the settings of a process on `machine` using one index: a local index folder
+    (every machine the same one), or a real Chroma server (each machine its own folder, sharing only the server)."""
+    if request.param == "local":
+        yield lambda machine, **overrides: make_settings(tmp_path / "index", **overrides)
+        return
+    with chroma_server(tmp_path) as url:
+        yield lambda machine, **overrides: make_settings(tmp_path / machine, chroma_url=url, **overrides)
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """The seed article and two 10kGNAD articles."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    for i, (_, text) in enumerate(gnad_rows(2)):
+        (folder / f"gnad_{i}.txt").write_text(text, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(scope="session")

