@@ -20,8 +20,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     terms, chunk_id UNINDEXED, article_id UNINDEXED, content_hash UNINDEXED,
     tokenize = "unicode61 remove_diacritics 0 tokenchars '.,'"
 );
+CREATE TABLE IF NOT EXISTS owners (rowid INTEGER PRIMARY KEY, article_id TEXT NOT NULL, content_hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS owners_by_article ON owners (article_id, content_hash);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# `owners` mirrors each passage's article version under the same rowid, with an index: FTS5 cannot index its
+# UNINDEXED columns, so deleting an article's passages by those columns scans the whole table (quadratic at 100k).
+_NO_OWNERS = "SELECT NOT EXISTS (SELECT 1 FROM owners) AND EXISTS (SELECT 1 FROM passages)"
+_FILL_OWNERS = "INSERT OR IGNORE INTO owners (rowid, article_id, content_hash) SELECT rowid, article_id, content_hash FROM passages"
 
 
 class KeywordIndex:
@@ -32,6 +38,8 @@ class KeywordIndex:
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
         self._db.executescript(_SCHEMA)
+        if self._db.execute(_NO_OWNERS).fetchone()[0]:  # a file written before `owners` existed
+            self._db.execute(_FILL_OWNERS)
 
     def close(self) -> None:
         """Close the connection (the file is about to be deleted)."""
@@ -48,33 +56,41 @@ class KeywordIndex:
         ]
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "DELETE FROM passages WHERE article_id = ? AND content_hash = ?", [v[:2] for v in versions]
-            )
-            self._db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?)", rows)
+            self._drop("article_id = ? AND content_hash = ?", [v[:2] for v in versions])
+            for terms, chunk_id, article_id, content_hash in rows:
+                rowid = self._db.execute("INSERT INTO owners (article_id, content_hash) VALUES (?, ?)",
+                                         (article_id, content_hash)).lastrowid
+                self._db.execute("INSERT INTO passages (rowid, terms, chunk_id, article_id, content_hash) "
+                                 "VALUES (?, ?, ?, ?, ?)", (rowid, terms, chunk_id, article_id, content_hash))
 
     def keep_only(self, versions: Sequence[tuple[str, str]]) -> None:
         """Drop the passages of every other version of these `(article_id, content_hash)` articles."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM passages WHERE article_id = ? AND content_hash != ?", versions)
+            self._drop("article_id = ? AND content_hash != ?", versions)
 
     def delete(self, article_ids: Iterable[str]) -> None:
         """Drop every passage of these articles."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM passages WHERE article_id = ?", [(a,) for a in article_ids])
+            self._drop("article_id = ?", [(a,) for a in article_ids])
+
+    def _drop(self, condition: str, params: Sequence[tuple]) -> None:
+        """Delete the passages whose owners match `condition` (inside the caller's transaction)."""
+        self._db.executemany(f"DELETE FROM passages WHERE rowid IN (SELECT rowid FROM owners WHERE {condition})", params)
+        self._db.executemany(f"DELETE FROM owners WHERE {condition}", params)
 
     def reconcile(self, committed: dict[str, str]) -> tuple[int, list[str]]:
         """Drop passages whose (article, content hash) is not in `committed`; returns how many, and the committed
         articles that have no passages here."""
         with self._lock:
-            rows = self._db.execute("SELECT rowid, article_id, content_hash FROM passages").fetchall()
+            rows = self._db.execute("SELECT rowid, article_id, content_hash FROM owners").fetchall()
             orphans = [(rowid,) for rowid, aid, h in rows if committed.get(aid) != h]
             if orphans:
                 with self._db:
                     self._db.execute("BEGIN")
                     self._db.executemany("DELETE FROM passages WHERE rowid = ?", orphans)
+                    self._db.executemany("DELETE FROM owners WHERE rowid = ?", orphans)
         present = {aid for _, aid, h in rows if committed.get(aid) == h}
         return len(orphans), [aid for aid in committed if aid not in present]
 
@@ -103,4 +119,4 @@ class KeywordIndex:
 
     def count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+            return self._db.execute("SELECT count(*) FROM owners").fetchone()[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,9 @@ from rag.filters import SearchFilter
 from rag.schema import Article, Hit
 from rag.store import Database, Store, StoredChunk, date_bounds, index_key, open_database
 from rag.time_intent import TimeIntent, parse_time, without_period
+
+
+_EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
@@ -113,9 +117,12 @@ class Retriever:
             return []
         view = view or self.view()
         n = max(30, k * (self.settings.max_chunks_per_article + 2))
-        vector = view.query_vectors(query)
+        # the query embedding (C or torch, GIL released) runs beside the keyword search: the two largest costs
+        embedding = _EMBEDDING.submit(view.query_vectors, query)
+        found = view.store.keyword_matches(query, n)
+        vector = embedding.result()
         dense = view.store.query(vector, n, where=filters.where() if filters else None)
-        keyword = view.store.keyword_query(query, n, vector)
+        keyword = view.store.keyword_chunks(found, vector)
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)

@@ -165,12 +165,16 @@ class Database:
             return None
 
     def _server_values(self) -> dict[str, str]:
+        from chromadb.errors import NotFoundError
+
         try:
             state = self.client.get_collection(STATE_COLLECTION, embedding_function=None)
+        except NotFoundError:  # nothing was ever written
+            return {}
         except IndexUnavailable:
             raise
-        except Exception:  # NotFoundError: nothing was ever written
-            return {}
+        except Exception as e:
+            raise self.unusable(e) from None
         return dict(state.metadata or {})
 
     # -- builds --------------------------------------------------------------------------------------------------
@@ -317,8 +321,16 @@ class Store:
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
         gets its cosine similarity to `vector` from its stored embedding."""
+        return self.keyword_chunks(self.keyword_matches(query, n), vector)
+
+    def keyword_matches(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) of the `n` best keyword matches, best first (this machine's keyword file brought
+        in line first)."""
         self.sync_keyword()
-        found = self.keyword.search(query, n)
+        return self.keyword.search(query, n)
+
+    def keyword_chunks(self, found: Sequence[tuple[str, float]], vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
+        """The committed chunks of `keyword_matches` with their BM25 score and cosine similarity to `vector`."""
         if not found:
             return []
         got = self.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas", "embeddings"])
@@ -415,27 +427,32 @@ class Store:
             self.chunks.delete(ids=orphans)
         return len(orphans) + self.sync_keyword(force=True)
 
-    # -- the keyword side's generation ------------------------------------------------------------------------
-    # Every write gives the committed articles a new random generation, stored with the index (a file, or the
-    # server's state). A writer updates its keyword file in step and records the generation in it. A reader whose
-    # keyword file holds another generation brings the file in line first: with a Chroma server that is how every
-    # machine's keyword file follows another machine's writes; locally it repairs an interrupted write.
+    # -- the keyword side on a Chroma server ---------------------------------------------------------------------
+    # A local keyword file is the index's own, written in step with the vectors (an interrupted write is repaired by
+    # the next ingest). With a server, each machine's file is derived: every write gives the server's articles a new
+    # random generation; the writer updates its machine's file in step and records the generation in it, and a
+    # reader whose file holds another generation brings the file in line first.
+
+    def _keyword_lock(self) -> FileLock:
+        return FileLock(self.db.dir / f"keyword-{self.key}.lock")  # the processes of one machine share the file
 
     def _new_generation(self) -> None:
-        generation = uuid.uuid4().hex
-        self.db.write(f"generation-{self.key}.txt", generation)
-        self.keyword.set_generation(generation)
+        if self.db.url:
+            generation = uuid.uuid4().hex
+            with self._keyword_lock():  # a reader checking meanwhile sees both values changed, not one
+                self.keyword.set_generation(generation)
+                self.db.write(f"generation-{self.key}.txt", generation)
 
     def sync_keyword(self, force: bool = False) -> int:
-        """Bring this machine's keyword file in line with the committed articles when a writer changed them since
-        (or always, with `force`): drop passages of other versions, add the missing ones from the stored chunks.
-        Returns how many passages were dropped. Nothing is re-embedded; the chunks' text is analyzed again."""
-        generation = self.db.read(f"generation-{self.key}.txt") or ""
-        if not force and generation == self.keyword.generation():
+        """Bring this machine's keyword file in line with the committed articles: with a server, when a writer
+        changed them since; always with `force`. Drops passages of other versions and adds the missing ones from the
+        stored chunks (analyzed again, not re-embedded). Returns how many passages were dropped."""
+        if not force and (not self.db.url or self._generation() == self.keyword.generation()):
             return 0
-        with FileLock(self.db.dir / f"keyword-{self.key}.lock"):  # processes of one machine share the file
+        with self._keyword_lock():
+            generation = self._generation()
             if not force and generation == self.keyword.generation():
-                return 0
+                return 0  # another process of this machine caught up meanwhile
             manifest = self.manifest()
             committed = {aid: m["content_hash"] for aid, m in manifest.items()}
             dropped, missing = self.keyword.reconcile(committed)
@@ -444,9 +461,12 @@ class Store:
                 for chunk, content_hash in self.chunks_of(missing[i : i + 500]):
                     if committed[chunk.article_id] == content_hash:
                         found.setdefault(chunk.article_id, []).append(chunk)
-                self.keyword.add([(aid, committed[aid], chunks, manifest[aid].get("title", "")) for aid, chunks in found.items()])
+                self.keyword.add([(aid, committed[aid], cs, manifest[aid].get("title", "")) for aid, cs in found.items()])
             self.keyword.set_generation(generation)
         return dropped
+
+    def _generation(self) -> str:
+        return (self.db.read(f"generation-{self.key}.txt") or "") if self.db.url else ""
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

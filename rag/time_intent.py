@@ -83,6 +83,8 @@ def parse_time(question: str, today: date) -> TimeIntent | None:
 
 
 def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
+    if not (_YEAR.search(question) or _MONTH_NAME.search(question) or _RELATIVE.search(question)):
+        return None  # no phrase of it could pass `_plausible`: spare the search (≈ 8 ms, most questions)
     import dateparser
     from dateparser.search import search_dates
 

@@ -105,3 +105,23 @@ def test_keyword_side_meets_compounds_and_stays_in_step(tmp_path):
     assert r.store.keyword.count() == r.store.counts()[1]  # no stale or missing keyword rows
     assert r.store.keyword.search("Flüchtlingskinder", 5) == []
     assert "Schnee in Tirol" in r.search("Schnee Tirol", k=1)[0].chunk.text
+
+
+def test_keyword_file_from_before_the_owner_table_is_read_and_updated(tmp_path):
+    import sqlite3
+
+    from rag.keyword import KeywordIndex
+    from rag.schema import Chunk
+
+    path = tmp_path / "keyword.sqlite3"
+    index = KeywordIndex(path)
+    chunks = [Chunk(f"a.txt#{i}", "a.txt", i, text, 0, len(text)) for i, text in enumerate(["Wahl in Wien", "Regen in Graz"])]
+    index.add([("a.txt", "h1", chunks, "Wien"), ("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Schnee", 0, 6)], "")])
+    index.close()
+    with sqlite3.connect(path) as db:  # what a file written before the owners table looks like
+        db.execute("DROP TABLE owners")
+    index = KeywordIndex(path)
+    assert index.count() == 3 and index.search("Graz", 5)[0][0] == "a.txt#1"
+    index.keep_only([("a.txt", "h-new")])  # a new version of a.txt replaced the old one
+    assert index.count() == 1 and index.search("Graz", 5) == []
+    assert index.reconcile({"b.txt": "h2", "c.txt": "h3"}) == (0, ["c.txt"])
