@@ -36,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,7 +147,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", type=Path, help="index of the 1,028 10kGNAD test articles (see above)")
     ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/newsrag-scale"))
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "newsrag-scale",
+                    help="where the indexes are built (100k articles take ≈ 6 GB)")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # internal: measure serving of this index
     args = ap.parse_args()
     if args.serve:

@@ -30,6 +30,9 @@ _NO_OWNERS = "SELECT NOT EXISTS (SELECT 1 FROM owners) AND EXISTS (SELECT 1 FROM
 _FILL_OWNERS = "INSERT OR IGNORE INTO owners (rowid, article_id, content_hash) SELECT rowid, article_id, content_hash FROM passages"
 
 
+POSTINGS_BUDGET = 20_000  # passages scored per keyword search at most (≈ 25 ms); see README, "Scale"
+
+
 class KeywordIndex:
     """BM25 search over the passages of one index key; thread-safe, one connection per process."""
 
@@ -38,6 +41,7 @@ class KeywordIndex:
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
         self._db.executescript(_SCHEMA)
+        self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms USING fts5vocab(main, 'passages', 'row')")
         if self._db.execute(_NO_OWNERS).fetchone()[0]:  # a file written before `owners` existed
             self._db.execute(_FILL_OWNERS)
 
@@ -105,11 +109,24 @@ class KeywordIndex:
             self._db.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score, higher is better) of the best `n` passages for the query's terms."""
+        """(chunk_id, BM25 score, higher is better) of the best `n` passages for the query's terms.
+
+        FTS5 scores every passage that holds any query term, so the time grows with the terms' passage counts. The
+        terms are taken rarest first while their counts add up to at most `POSTINGS_BUDGET` (the rarest always): in
+        a small index that is every term; in a large one the commonest terms, whose BM25 weight is smallest, are
+        left out."""
         query_terms = list(dict.fromkeys(index_terms(query)))
-        if not query_terms:
+        with self._lock:
+            df = {t: (self._db.execute("SELECT doc FROM temp.terms WHERE term = ?", (t,)).fetchone() or (0,))[0]
+                  for t in query_terms}
+        kept: list[str] = []
+        for term in sorted((t for t in query_terms if df[t]), key=df.get):
+            if kept and sum(df[t] for t in kept) + df[term] > POSTINGS_BUDGET:
+                break
+            kept.append(term)
+        if not kept:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms)
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
         with self._lock:
             rows = self._db.execute(
                 "SELECT chunk_id, bm25(passages) FROM passages WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
