@@ -125,3 +125,16 @@ def test_keyword_file_from_before_the_owner_table_is_read_and_updated(tmp_path):
     index.keep_only([("a.txt", "h-new")])  # a new version of a.txt replaced the old one
     assert index.count() == 1 and index.search("Graz", 5) == []
     assert index.reconcile({"b.txt": "h2", "c.txt": "h3"}) == (0, ["c.txt"])
+
+
+def test_keyword_search_takes_the_rarest_terms_within_its_postings_budget(tmp_path, monkeypatch):
+    import rag.keyword as keyword
+    from rag.schema import Chunk
+
+    index = keyword.KeywordIndex(tmp_path / "keyword.sqlite3")
+    common = [Chunk(f"a.txt#{i}", "a.txt", i, f"Bericht aus Wien Nummer {i}", 0, 9) for i in range(10)]
+    index.add([("a.txt", "h1", common, ""), ("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")])
+    assert len(index.search("Bericht Graz", 20)) == 11  # within the budget: every term
+    monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 5)
+    assert [cid for cid, _ in index.search("Bericht Graz", 20)] == ["b.txt#0"]  # the common term is left out
+    assert len(index.search("Bericht", 20)) == 11  # the rarest term is always searched
