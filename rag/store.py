@@ -65,7 +65,7 @@ class Database:
     Locally (`chroma_url` None) it is `index_dir` with a `PersistentClient`, and the values are files there. With a
     Chroma server (`HttpClient`), the server holds the collections and the values (as metadata of one collection),
     so every process on every machine sees the same index; `index_dir` then holds only this machine's keyword files
-    (derived from the server's chunks, see `Store.keyword_query`) and the writer lock."""
+    (derived from the server's chunks, see `Store.sync_keyword`) and the writer lock."""
 
     def __init__(self, index_dir: Path | str, chroma_url: str | None = None):
         self.url = chroma_url
