@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import html
+import logging
 import re
 import secrets
 import sys
@@ -330,9 +331,16 @@ class Served:
     thread: threading.Thread
 
     def close(self) -> None:
-        """Stop serving."""
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        """Stop serving now: open event streams (Gradio's heartbeat) would hold a graceful shutdown for ≈ 15 s, and
+        their cancellation is expected, not an error to log."""
+        errors = logging.getLogger("uvicorn.error")
+        level = errors.level
+        errors.setLevel(logging.CRITICAL)
+        try:
+            self.server.should_exit = self.server.force_exit = True
+            self.thread.join(timeout=30)
+        finally:
+            errors.setLevel(level)
 
 
 def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> Served | None:

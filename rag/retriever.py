@@ -121,8 +121,9 @@ class Retriever:
         embedding = _EMBEDDING.submit(view.query_vectors, query)
         found = view.store.keyword_matches(query, n)
         vector = embedding.result()
-        dense = view.store.query(vector, n, where=filters.where() if filters else None)
-        keyword = view.store.keyword_chunks(found, vector)
+        articles: dict = {}  # each article fetched once for both sides
+        dense = view.store.query(vector, n, where=filters.where() if filters else None, articles=articles)
+        keyword = view.store.keyword_chunks(found, vector, articles)
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)

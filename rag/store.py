@@ -33,6 +33,9 @@ class IndexUnavailable(Exception):
     """The index is missing, empty, built for another model, or unusable; the message says what to do."""
 
 
+ArticleCache = dict[str, tuple[Article, str]]  # article_id → (article, story) fetched during one search
+
+
 @dataclass(frozen=True)
 class StoredChunk:
     """A stored chunk with its committed article, its cosine similarity to the query and the story the article
@@ -302,8 +305,11 @@ class Store:
             for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
         }
 
-    def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
-        """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
+    def query(
+        self, vector: np.ndarray, n: int, where: dict | None = None, articles: ArticleCache | None = None
+    ) -> list[StoredChunk]:
+        """The `n` nearest chunks of committed article versions, best first, with cosine similarity. `articles`:
+        the articles fetched so far for this search (filled in; both sides of a search mostly find the same)."""
         res = self.chunks.query(  # Chroma 1.x returns fewer than n when there are fewer: no count() round trip
             query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
             n_results=n,
@@ -311,7 +317,7 @@ class Store:
             include=["documents", "metadatas", "distances"],
         )
         sims = [1.0 - float(d) for d in res["distances"][0]]
-        return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims)
+        return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims, articles)
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these chunks (those still stored: an ingest may have replaced some meanwhile)."""
@@ -329,17 +335,22 @@ class Store:
         self.sync_keyword()
         return self.keyword.search(query, n)
 
-    def keyword_chunks(self, found: Sequence[tuple[str, float]], vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
-        """The committed chunks of `keyword_matches` with their BM25 score and cosine similarity to `vector`."""
+    def keyword_chunks(
+        self, found: Sequence[tuple[str, float]], vector: np.ndarray, articles: ArticleCache | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """The committed chunks of `keyword_matches` with their BM25 score and cosine similarity to `vector`
+        (`articles` as in `query`)."""
         if not found:
             return []
         got = self.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas", "embeddings"])
         sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
-        stored = {c.chunk.chunk_id: c for c in self._committed(got["ids"], got["documents"], got["metadatas"], sims)}
+        committed = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
+        stored = {c.chunk.chunk_id: c for c in committed}
         return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
 
-    def _committed(self, ids, docs, metas, sims) -> list[StoredChunk]:
-        articles = self._articles_with_story(m["article_id"] for m in metas)
+    def _committed(self, ids, docs, metas, sims, articles: ArticleCache | None = None) -> list[StoredChunk]:
+        articles = {} if articles is None else articles
+        articles.update(self._articles_with_story({m["article_id"] for m in metas} - articles.keys()))
         out = []
         for cid, doc, meta, sim in zip(ids, docs, metas, sims):
             article, story = articles.get(meta["article_id"], (None, ""))
