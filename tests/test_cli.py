@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, SEED, chroma_server, gnad_rows
+from conftest import REPO, SEED, SHARED, chroma_server, gnad_rows
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI"))}
 
@@ -95,3 +95,12 @@ def test_ask_json_follows_the_contract(corpus_and_index):
 def test_missing_index_says_to_run_the_ingest_job(tmp_path):
     p = run("rag", "search", "Kim", "--index", str(tmp_path / "nothing"))
     assert p.returncode == 1 and "run `python -m ingest`" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_shared_contract_checker_passes():
+    checker = SHARED / "tools" / "check_contract.py"
+    if not checker.exists():
+        pytest.skip(f"{checker} is absent")
+    p = subprocess.run([sys.executable, str(checker), sys.executable], capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "all hold" in p.stdout
