@@ -24,7 +24,7 @@ from rag.config import Settings, prepare_environment  # noqa: E402
 
 prepare_environment()
 
-from conftest import chroma_server  # noqa: E402  (the tests' way of starting a real server)
+from chroma_server import chroma_server  # noqa: E402  (tests/chroma_server.py: a real `chroma run`)
 
 from rag import Retriever  # noqa: E402
 

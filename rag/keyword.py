@@ -120,10 +120,12 @@ class KeywordIndex:
             df = {t: (self._db.execute("SELECT doc FROM temp.terms WHERE term = ?", (t,)).fetchone() or (0,))[0]
                   for t in query_terms}
         kept: list[str] = []
+        postings = 0
         for term in sorted((t for t in query_terms if df[t]), key=df.get):
-            if kept and sum(df[t] for t in kept) + df[term] > POSTINGS_BUDGET:
+            if kept and postings + df[term] > POSTINGS_BUDGET:
                 break
             kept.append(term)
+            postings += df[term]
         if not kept:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)

@@ -429,14 +429,15 @@ class Store:
     def delete_orphans(self) -> int:
         """Remove chunks whose article version is not the committed one (left by an interrupted write), and bring
         this machine's keyword file in line; returns how many chunks and keyword passages went."""
-        committed = {i: m["content_hash"] for i, m in self.manifest().items()}
+        manifest = self.manifest()
+        committed = {i: m["content_hash"] for i, m in manifest.items()}
         got = self.chunks.get(include=["metadatas"])
         orphans = [
             cid for cid, m in zip(got["ids"], got["metadatas"]) if committed.get(m["article_id"]) != m["content_hash"]
         ]
         if orphans:
             self.chunks.delete(ids=orphans)
-        return len(orphans) + self.sync_keyword(force=True)
+        return len(orphans) + self.sync_keyword(force=True, manifest=manifest)
 
     # -- the keyword side on a Chroma server ---------------------------------------------------------------------
     # A local keyword file is the index's own, written in step with the vectors (an interrupted write is repaired by
@@ -454,17 +455,18 @@ class Store:
                 self.keyword.set_generation(generation)
                 self.db.write(f"generation-{self.key}.txt", generation)
 
-    def sync_keyword(self, force: bool = False) -> int:
+    def sync_keyword(self, force: bool = False, manifest: Mapping[str, dict] | None = None) -> int:
         """Bring this machine's keyword file in line with the committed articles: with a server, when a writer
         changed them since; always with `force`. Drops passages of other versions and adds the missing ones from the
-        stored chunks (analyzed again, not re-embedded). Returns how many passages were dropped."""
+        stored chunks (analyzed again, not re-embedded). `manifest`: what `manifest()` just returned, if the caller
+        has it. Returns how many passages were dropped."""
         if not force and (not self.db.url or self._generation() == self.keyword.generation()):
             return 0
         with self._keyword_lock():
             generation = self._generation()
             if not force and generation == self.keyword.generation():
                 return 0  # another process of this machine caught up meanwhile
-            manifest = self.manifest()
+            manifest = self.manifest() if manifest is None else manifest
             committed = {aid: m["content_hash"] for aid, m in manifest.items()}
             dropped, missing = self.keyword.reconcile(committed)
             for i in range(0, len(missing), 500):

@@ -2,16 +2,11 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from chroma_server import chroma_server, free_port  # noqa: F401 - the tests import both from here
 
 from rag.config import Settings, prepare_environment
 
@@ -36,43 +31,6 @@ def make_settings(index_dir: Path, **overrides) -> Settings:
     """Settings isolated from the developer's shell and .env."""
     values = {"index_dir": index_dir, "llm_base_url": None, "llm_api_key": None} | overrides
     return Settings(_env_file=None, **values)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def chroma_server(folder: Path):
-    """A real Chroma server (`chroma run`, from the chromadb package) keeping its data in `folder`, on a free
-    loopback port; yields its URL."""
-    import httpx
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (folder / "chroma.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (folder / "chroma.log").read_text()[-2000:]
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(params=["local", "chroma-server"])
