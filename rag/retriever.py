@@ -123,7 +123,7 @@ class Retriever:
         vector = embedding.result()
         articles: dict = {}  # each article fetched once for both sides
         dense = view.store.query(vector, n, where=filters.where() if filters else None, articles=articles)
-        keyword = view.store.keyword_chunks(found, vector, articles)
+        keyword = view.store.keyword_chunks(found, vector, articles, known=dense)
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)

@@ -336,16 +336,22 @@ class Store:
         return self.keyword.search(query, n)
 
     def keyword_chunks(
-        self, found: Sequence[tuple[str, float]], vector: np.ndarray, articles: ArticleCache | None = None
+        self,
+        found: Sequence[tuple[str, float]],
+        vector: np.ndarray,
+        articles: ArticleCache | None = None,
+        known: Sequence[StoredChunk] = (),
     ) -> list[tuple[StoredChunk, float]]:
         """The committed chunks of `keyword_matches` with their BM25 score and cosine similarity to `vector`
-        (`articles` as in `query`)."""
-        if not found:
-            return []
-        got = self.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas", "embeddings"])
-        sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
-        committed = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
-        stored = {c.chunk.chunk_id: c for c in committed}
+        (`articles` as in `query`). `known`: chunks this search already has (the dense side's, same `vector`);
+        only the others are fetched."""
+        stored = {c.chunk.chunk_id: c for c in known}
+        missing = [cid for cid, _ in found if cid not in stored]
+        if missing:
+            got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
+            fetched = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
+            stored |= {c.chunk.chunk_id: c for c in fetched}
         return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
 
     def _committed(self, ids, docs, metas, sims, articles: ArticleCache | None = None) -> list[StoredChunk]:

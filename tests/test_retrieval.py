@@ -138,3 +138,23 @@ def test_keyword_search_takes_the_rarest_terms_within_its_postings_budget(tmp_pa
     monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 5)
     assert [cid for cid, _ in index.search("Bericht Graz", 20)] == ["b.txt#0"]  # the common term is left out
     assert len(index.search("Bericht", 20)) == 11  # the rarest term is always searched
+
+
+def test_keyword_hits_the_dense_side_found_are_not_fetched_again(retriever):
+    store = retriever.store
+    question = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?"
+    vector = retriever.query_vector(question)
+    found = store.keyword_matches(question, 10)
+    dense = store.query(vector, 10)
+    both = {c.chunk.chunk_id for c in dense} & {cid for cid, _ in found}
+    assert both and len(both) < len(found)  # the question exercises both cases
+    reused = dict(store.keyword_chunks(found, vector, known=dense))
+    fetched = dict(store.keyword_chunks(found, vector))
+    by_id = {c.chunk.chunk_id: c for c in dense}
+    assert [c.chunk.chunk_id for c in reused] == [c.chunk.chunk_id for c in fetched]  # same hits, same order
+    for c in reused:
+        if c.chunk.chunk_id in both:
+            assert c is by_id[c.chunk.chunk_id]  # the dense side's chunk itself: no second fetch
+        else:
+            assert c.similarity == pytest.approx(next(f for f in fetched if f.chunk == c.chunk).similarity)
+    assert list(reused.values()) == pytest.approx(list(fetched.values()))  # BM25 scores untouched
