@@ -158,3 +158,9 @@ def test_keyword_hits_the_dense_side_found_are_not_fetched_again(retriever):
         else:
             assert c.similarity == pytest.approx(next(f for f in fetched if f.chunk == c.chunk).similarity)
     assert list(reused.values()) == pytest.approx(list(fetched.values()))  # BM25 scores untouched
+    # a keyword row whose chunk Chroma no longer has (it outlives it until the next sync) is left out, alone or not
+    gone = ("gnad_0001.txt#deadbeef#0", 9.9)
+    assert store.keyword_chunks([gone], vector, known=dense) == []
+    assert [c.chunk.chunk_id for c, _ in store.keyword_chunks([gone, *found], vector, known=dense)] == [
+        c.chunk.chunk_id for c in reused
+    ]
