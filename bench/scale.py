@@ -117,6 +117,11 @@ def build(source, vocabulary: list[str], size: int, settings: Settings) -> dict:
     return {"articles": size, "chunks": chunks, "build_s": seconds, "disk_mb": disk / 1e6}
 
 
+def answer_ranks(hits, record: dict) -> list[int]:
+    """The ranks at which `hits` hold the article that answers the question `record`, or one of its copies."""
+    return [h.rank for h in hits if h.article.article_id.split("/")[-1] == article_id(record["article"])]
+
+
 def serve(index_dir: Path) -> dict:
     """In this (fresh) process: latency of the three paths over the news questions, and memory."""
     from rag import Retriever
@@ -141,8 +146,8 @@ def serve(index_dir: Path) -> dict:
         t = time.perf_counter()
         hits = retriever.search(q, k=5)
         times["hybrid"].append(time.perf_counter() - t)
-        if record["article"] is not None:  # found: the article that answers it, or one of its copies
-            ranks = [h.rank for h in hits if h.article.article_id.split("/")[-1] == article_id(record["article"])]
+        if record["article"] is not None:
+            ranks = answer_ranks(hits, record)
             found["hit@1"] += ranks[:1] == [1]
             found["hit@5"] += bool(ranks)
     status = Path("/proc/self/status").read_text()
