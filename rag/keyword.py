@@ -11,7 +11,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from rag.schema import Chunk
 from rag.terms import index_terms
@@ -32,15 +31,6 @@ _FILL_OWNERS = "INSERT OR IGNORE INTO owners (rowid, article_id, content_hash) S
 
 
 POSTINGS_BUDGET = 10_000  # passages scored per keyword search at most (≈ 20 ms at 100k articles); see README, "Scale"
-
-
-class KeywordMatch(NamedTuple):
-    """A passage found by keyword search: its BM25 score (higher is better) and the article version it belongs to."""
-
-    chunk_id: str
-    score: float
-    article_id: str
-    content_hash: str
 
 
 class KeywordIndex:
@@ -118,8 +108,8 @@ class KeywordIndex:
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
 
-    def search(self, query: str, n: int) -> list[KeywordMatch]:
-        """The best `n` passages for the query's terms, best first.
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score, higher is better) of the best `n` passages for the query's terms.
 
         FTS5 scores every passage that holds any query term, so the time grows with the terms' passage counts. The
         terms are taken rarest first while their counts add up to at most `POSTINGS_BUDGET` (the rarest always): in
@@ -141,11 +131,10 @@ class KeywordIndex:
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
         with self._lock:
             rows = self._db.execute(
-                "SELECT chunk_id, bm25(passages), article_id, content_hash FROM passages WHERE passages MATCH ? "
-                "ORDER BY bm25(passages) LIMIT ?",
+                "SELECT chunk_id, bm25(passages) FROM passages WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
                 (match, n),
             ).fetchall()
-        return [KeywordMatch(cid, -score, aid, h) for cid, score, aid, h in rows]  # FTS5's bm25() is negative
+        return [(cid, -score) for cid, score in rows]  # FTS5's bm25() is negative: lower is better
 
     def count(self) -> int:
         with self._lock:

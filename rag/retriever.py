@@ -123,19 +123,13 @@ class Retriever:
         vector = embedding.result()
         articles: dict = {}  # each article fetched once for both sides
         dense = view.store.query(vector, n, where=filters.where() if filters else None, articles=articles)
-        # The keyword hits the dense side did not return stay placeholders unless they make the list (few do): their
-        # passages are fetched then, not all of them up front.
-        keyword = view.store.keyword_candidates(found, articles, known=dense)
-        hits = self._ranked(dense, keyword, k, filters, intent)
-        placeholders = {c.chunk.chunk_id for c, _ in keyword if not c.fetched}
-        if waiting := [h.chunk.chunk_id for h in hits if h.chunk.chunk_id in placeholders]:
-            got = view.store.fetch_chunks(waiting, vector, articles)
-            if got.keys() == set(waiting):
-                hits = [replace(h, chunk=got[c].chunk, similarity=got[c].similarity) if (c := h.chunk.chunk_id) in got
-                        else h for h in hits]
-            else:  # one was replaced meanwhile, or its keyword row outlived it: rank again with every passage fetched
-                hits = self._ranked(dense, view.store.keyword_chunks(found, vector, articles, known=dense), k, filters,
-                                    intent)
+        keyword = view.store.keyword_chunks(found, vector, articles, known=dense)
+        if filters:
+            keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
+        fused = fuse(dense, keyword, self.settings.dense_weight)
+        if intent:
+            fused = weigh_by_time(fused, intent)
+        hits = rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
         wordings = {question, self.topic(question)} - {query}
         if wordings and hits:
             # Whether a period's words are part of what a passage is about varies ("im Juli 2025" in a German
@@ -148,22 +142,6 @@ class Retriever:
                 for h in hits
             ]
         return hits
-
-    def _ranked(
-        self,
-        dense: Sequence[StoredChunk],
-        keyword: Sequence[tuple[StoredChunk, float]],
-        k: int,
-        filters: SearchFilter | None,
-        intent: TimeIntent | None,
-    ) -> list[Hit]:
-        """The top `k` of both sides fused, weighed by the question's period and capped per article."""
-        if filters:
-            keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
-        fused = fuse(dense, keyword, self.settings.dense_weight)
-        if intent:
-            fused = weigh_by_time(fused, intent)
-        return rank_with_cap(fused, k, self.settings.max_chunks_per_article, self.settings.group_duplicates)
 
     def time_intent(self, query: str) -> TimeIntent | None:
         """What `query` says about time, when retrieval is time-aware."""
@@ -184,9 +162,7 @@ class Candidate:
 
 def fuse(dense: Sequence[StoredChunk], keyword: Sequence[tuple[StoredChunk, float]], dense_weight: float) -> list[Candidate]:
     """Weighted sum of per-query min-max-normalized scores (cosine on the dense side, BM25 on the keyword side);
-    a chunk found by one side only gets 0 from the other, unless it is a keyword hit more similar than the dense
-    side's least similar one (which the approximate vector search missed; never a placeholder, at -inf). Chosen over
-    RRF by measurement (see README)."""
+    a chunk found by one side only gets 0 from the other. Chosen over RRF by measurement (see README)."""
     sims = [c.similarity for c in dense]
     lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
     bm = [b for _, b in keyword]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from filelock import FileLock
 
-from rag.keyword import KeywordIndex, KeywordMatch
+from rag.keyword import KeywordIndex
 from rag.schema import Article, Chunk
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
@@ -45,7 +45,6 @@ class StoredChunk:
     article: Article
     similarity: float
     story: str = ""
-    fetched: bool = True  # False: a placeholder, see `Store.keyword_candidates`
 
 
 STATE_COLLECTION = "newsrag-state"  # server mode: the small named values (active build, stamps) as its metadata
@@ -330,14 +329,15 @@ class Store:
         gets its cosine similarity to `vector` from its stored embedding."""
         return self.keyword_chunks(self.keyword_matches(query, n), vector)
 
-    def keyword_matches(self, query: str, n: int) -> list[KeywordMatch]:
-        """The `n` best keyword matches, best first (this machine's keyword file brought in line first)."""
+    def keyword_matches(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) of the `n` best keyword matches, best first (this machine's keyword file brought
+        in line first)."""
         self.sync_keyword()
         return self.keyword.search(query, n)
 
     def keyword_chunks(
         self,
-        found: Sequence[KeywordMatch],
+        found: Sequence[tuple[str, float]],
         vector: np.ndarray,
         articles: ArticleCache | None = None,
         known: Sequence[StoredChunk] = (),
@@ -346,38 +346,14 @@ class Store:
         (`articles` as in `query`). `known`: chunks this search already has (the dense side's, same `vector`);
         only the others are fetched."""
         stored = {c.chunk.chunk_id: c for c in known}
-        stored |= self.fetch_chunks([m.chunk_id for m in found if m.chunk_id not in stored], vector, articles)
-        return [(stored[m.chunk_id], m.score) for m in found if m.chunk_id in stored]
-
-    def keyword_candidates(
-        self, found: Sequence[KeywordMatch], articles: ArticleCache, known: Sequence[StoredChunk] = ()
-    ) -> list[tuple[StoredChunk, float]]:
-        """`keyword_chunks` without fetching the chunks: those not in `known` come as placeholders of their committed
-        article (`StoredChunk.fetched` false: no text, similarity -inf, which fusion treats as below every dense
-        hit). A search fetches only the few that make its final list (`fetch_chunks`)."""
-        stored = {c.chunk.chunk_id: c for c in known}
-        others = [m for m in found if m.chunk_id not in stored]
-        articles.update(self._articles_with_story({m.article_id for m in others} - articles.keys()))
-        for m in others:
-            article, story = articles.get(m.article_id, (None, ""))
-            if article is not None and article.content_hash == m.content_hash:  # committed versions only
-                chunk = Chunk(m.chunk_id, m.article_id, -1, "", 0, 0)
-                stored[m.chunk_id] = StoredChunk(chunk, article, float("-inf"), story, fetched=False)
-        return [(stored[m.chunk_id], m.score) for m in found if m.chunk_id in stored]
-
-    def fetch_chunks(
-        self, chunk_ids: Sequence[str], vector: np.ndarray, articles: ArticleCache | None = None
-    ) -> dict[str, StoredChunk]:
-        """The committed chunks among `chunk_ids` with their cosine similarity to `vector` (`articles` as in
-        `query`). Ids Chroma no longer has are left out: a keyword row can outlive its chunk until the next sync."""
-        if not chunk_ids:
-            return {}
-        got = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
-        if not got["ids"]:
-            return {}
-        sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
-        committed = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
-        return {c.chunk.chunk_id: c for c in committed}
+        missing = [cid for cid, _ in found if cid not in stored]
+        # `missing` may name only chunks Chroma no longer has (a keyword row outlived its chunk until the next sync)
+        got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"]) if missing else None
+        if got and got["ids"]:
+            sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
+            fetched = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
+            stored |= {c.chunk.chunk_id: c for c in fetched}
+        return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
 
     def _committed(self, ids, docs, metas, sims, articles: ArticleCache | None = None) -> list[StoredChunk]:
         articles = {} if articles is None else articles

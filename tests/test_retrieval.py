@@ -95,7 +95,7 @@ def test_keyword_side_meets_compounds_and_stays_in_step(tmp_path):
     sync([corpus], settings)
     r = Retriever(settings)
     found = r.store.keyword.search("Flüchtlingskinder", 5)
-    assert found and found[0].chunk_id.startswith("kinder.txt#")
+    assert found and found[0][0].startswith("kinder.txt#")
     assert r.search("Flüchtlingskinder", k=1)[0].article.article_id == "kinder.txt"
 
     (corpus / "wetter.txt").write_text("Wetter\n\nSchnee in Tirol, die Pässe sind gesperrt.", "utf-8")
@@ -136,19 +136,17 @@ def test_keyword_search_takes_the_rarest_terms_within_its_postings_budget(tmp_pa
     index.add([("a.txt", "h1", common, ""), ("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")])
     assert len(index.search("Bericht Graz", 20)) == 11  # within the budget: every term
     monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 5)
-    assert [m.chunk_id for m in index.search("Bericht Graz", 20)] == ["b.txt#0"]  # the common term is left out
+    assert [cid for cid, _ in index.search("Bericht Graz", 20)] == ["b.txt#0"]  # the common term is left out
     assert len(index.search("Bericht", 20)) == 11  # the rarest term is always searched
 
 
 def test_keyword_hits_the_dense_side_found_are_not_fetched_again(retriever):
-    from rag.keyword import KeywordMatch
-
     store = retriever.store
     question = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?"
     vector = retriever.query_vector(question)
     found = store.keyword_matches(question, 10)
     dense = store.query(vector, 10)
-    both = {c.chunk.chunk_id for c in dense} & {m.chunk_id for m in found}
+    both = {c.chunk.chunk_id for c in dense} & {cid for cid, _ in found}
     assert both and len(both) < len(found)  # the question exercises both cases
     reused = dict(store.keyword_chunks(found, vector, known=dense))
     fetched = dict(store.keyword_chunks(found, vector))
@@ -160,74 +158,9 @@ def test_keyword_hits_the_dense_side_found_are_not_fetched_again(retriever):
         else:
             assert c.similarity == pytest.approx(next(f for f in fetched if f.chunk == c.chunk).similarity)
     assert list(reused.values()) == pytest.approx(list(fetched.values()))  # BM25 scores untouched
-
-    # without any fetch: placeholders of the committed articles, completed later by fetch_chunks
-    candidates = store.keyword_candidates(found, {}, known=dense)
-    assert [(c.chunk.chunk_id, b) for c, b in candidates] == [(c.chunk.chunk_id, b) for c, b in reused.items()]
-    waiting = [c for c, _ in candidates if not c.fetched]
-    assert waiting and all(c.similarity == float("-inf") and c.chunk.text == "" for c in waiting)
-    completed = store.fetch_chunks([c.chunk.chunk_id for c in waiting], vector)
-    full = {c.chunk.chunk_id: c for c in fetched}
-    for c in waiting:
-        done, want = completed[c.chunk.chunk_id], full[c.chunk.chunk_id]
-        assert (done.chunk, done.article, done.story) == (want.chunk, want.article, want.story)
-        assert (done.article, done.story) == (c.article, c.story)  # the placeholder had the same article version
-        assert done.similarity == pytest.approx(want.similarity)
-
-    # a keyword row whose chunk Chroma no longer has (it outlives it until the next sync) is left out, alone or not;
-    # a row of another version than the committed one is no candidate
-    first = found[0]
-    gone = KeywordMatch(f"{first.article_id}#deadbeef#0", 9.9, first.article_id, first.content_hash)
+    # a keyword row whose chunk Chroma no longer has (it outlives it until the next sync) is left out, alone or not
+    gone = ("gnad_0001.txt#deadbeef#0", 9.9)
     assert store.keyword_chunks([gone], vector, known=dense) == []
     assert [c.chunk.chunk_id for c, _ in store.keyword_chunks([gone, *found], vector, known=dense)] == [
         c.chunk.chunk_id for c in reused
     ]
-    older = first._replace(chunk_id=f"{first.article_id}#0ld#0", content_hash="0ld")
-    assert store.keyword_candidates([older], {}) == []
-
-
-def test_search_fetches_only_the_keyword_passages_that_make_the_list(retriever, monkeypatch):
-    """On a large index most keyword hits are not among the dense side's: simulated here by a dense side cut to its
-    best 3. The list equals the one ranked with every keyword passage fetched, and only its own are fetched."""
-    from rag.store import Store
-
-    store, query, fetch = retriever.store, Store.query, Store.fetch_chunks
-    asked: list[list[str]] = []
-    monkeypatch.setattr(Store, "query", lambda self, *a, **kw: query(self, *a, **kw)[:3])
-    monkeypatch.setattr(
-        Store, "fetch_chunks", lambda self, ids, *a, **kw: asked.append(list(ids)) or fetch(self, ids, *a, **kw)
-    )
-
-    def ranked_with_everything_fetched(question):
-        vector = retriever.query_vector(question)
-        dense = store.query(vector, 30)
-        everything = store.keyword_chunks(store.keyword_matches(question, 30), vector, known=dense)
-        return retriever._ranked(dense, everything, 5, None, None)
-
-    placeholders_listed = []
-    for question in SEED_QUESTIONS + [q for q, _ in GNAD_QUESTIONS]:
-        asked.clear()
-        hits = retriever.search(question, k=5)
-        during = list(asked)
-        expected = ranked_with_everything_fetched(question)
-        assert [(h.chunk, h.similarity) for h in hits] == [(h.chunk, pytest.approx(h.similarity)) for h in expected]
-        assert all(h.chunk.text and h.chunk.text == h.article.text[h.chunk.start : h.chunk.end] for h in hits)
-        assert len(during) <= 1 and set(sum(during, [])) <= {h.chunk.chunk_id for h in hits}
-        placeholders_listed += [question] if during else []
-    assert placeholders_listed  # the case happened
-
-    # a passage replaced between the keyword search and its fetch: ranked again with every passage fetched
-    lost: list[str] = []
-
-    def losing_the_first(self, ids, *a, **kw):
-        got = fetch(self, ids, *a, **kw)
-        if not lost:
-            lost.append(ids[0])
-            del got[ids[0]]
-        return got
-
-    monkeypatch.setattr(Store, "fetch_chunks", losing_the_first)
-    question = placeholders_listed[0]
-    hits = retriever.search(question, k=5)
-    assert lost and all(h.chunk.text for h in hits)
-    assert [h.chunk for h in hits] == [h.chunk for h in ranked_with_everything_fetched(question)]
