@@ -348,8 +348,8 @@ class Store:
         stored = {c.chunk.chunk_id: c for c in known}
         missing = [cid for cid, _ in found if cid not in stored]
         # `missing` may name only chunks Chroma no longer has (a keyword row outlived its chunk until the next sync)
-        got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"]) if missing else None
-        if got and got["ids"]:
+        got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"]) if missing else {"ids": []}
+        if got["ids"]:
             sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
             fetched = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
             stored |= {c.chunk.chunk_id: c for c in fetched}

@@ -101,6 +101,8 @@ def test_shared_contract_checker_passes():
     checker = SHARED / "tools" / "check_contract.py"
     if not checker.exists():
         pytest.skip(f"{checker} is absent")
-    p = subprocess.run([sys.executable, str(checker), sys.executable], capture_output=True, text=True, cwd=REPO, timeout=900)
+    p = subprocess.run(
+        [sys.executable, str(checker), sys.executable], capture_output=True, text=True, cwd=REPO, timeout=900
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "all hold" in p.stdout
