@@ -121,9 +121,7 @@ class Retriever:
         embedding = _EMBEDDING.submit(view.query_vectors, query)
         found = view.store.keyword_matches(query, n)
         vector = embedding.result()
-        articles: dict = {}  # each article fetched once for both sides
-        dense = view.store.query(vector, n, where=filters.where() if filters else None, articles=articles)
-        keyword = view.store.keyword_chunks(found, vector, articles, known=dense)
+        dense, keyword = view.store.hybrid(vector, n, found, where=filters.where() if filters else None)
         if filters:
             keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
         fused = fuse(dense, keyword, self.settings.dense_weight)

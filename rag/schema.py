@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 
@@ -23,7 +24,7 @@ class Article:
     agency: str = ""  # the byline ("APA/dpa/AFP") or the record's source field
     url: str = ""
 
-    @property
+    @cached_property  # compared for every chunk a search finds (is its version committed?)
     def content_hash(self) -> str:
         """Hash over everything that ends up in the index, so a changed title or date also re-indexes."""
         return content_hash("\x1f".join((self.title, self.date, self.agency, self.url, self.text)))

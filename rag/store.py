@@ -33,7 +33,7 @@ class IndexUnavailable(Exception):
     """The index is missing, empty, built for another model, or unusable; the message says what to do."""
 
 
-ArticleCache = dict[str, tuple[Article, str]]  # article_id → (article, story) fetched during one search
+_Row = tuple[str, str, dict, float]  # a stored chunk as Chroma returns it: id, text, metadata, cosine similarity
 
 
 @dataclass(frozen=True)
@@ -305,19 +305,20 @@ class Store:
             for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
         }
 
-    def query(
-        self, vector: np.ndarray, n: int, where: dict | None = None, articles: ArticleCache | None = None
-    ) -> list[StoredChunk]:
-        """The `n` nearest chunks of committed article versions, best first, with cosine similarity. `articles`:
-        the articles fetched so far for this search (filled in; both sides of a search mostly find the same)."""
-        res = self.chunks.query(  # Chroma 1.x returns fewer than n when there are fewer: no count() round trip
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=n,
-            where=where or None,
-            include=["documents", "metadatas", "distances"],
-        )
-        sims = [1.0 - float(d) for d in res["distances"][0]]
-        return self._committed(res["ids"][0], res["documents"][0], res["metadatas"][0], sims, articles)
+    def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
+        """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
+        return list(self._committed(self._nearest(vector, n, where)).values())
+
+    def hybrid(
+        self, vector: np.ndarray, n: int, found: Sequence[tuple[str, float]], where: dict | None = None
+    ) -> tuple[list[StoredChunk], list[tuple[StoredChunk, float]]]:
+        """Both sides of a hybrid search: the `n` nearest committed chunks (as `query`), and the committed chunks of
+        `keyword_matches` with their BM25 score (as `keyword_query`). Keyword hits the dense side found are not
+        fetched again, and the articles of both sides are fetched in one call: Chroma's per-call cost dominates."""
+        nearest = self._nearest(vector, n, where)
+        have = {row[0] for row in nearest}
+        committed = self._committed(nearest + self._fetch([cid for cid, _ in found if cid not in have], vector))
+        return [committed[row[0]] for row in nearest if row[0] in committed], _scored(found, committed)
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these chunks (those still stored: an ingest may have replaced some meanwhile)."""
@@ -327,7 +328,8 @@ class Store:
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
         gets its cosine similarity to `vector` from its stored embedding."""
-        return self.keyword_chunks(self.keyword_matches(query, n), vector)
+        found = self.keyword_matches(query, n)
+        return _scored(found, self._committed(self._fetch([cid for cid, _ in found], vector)))
 
     def keyword_matches(self, query: str, n: int) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score) of the `n` best keyword matches, best first (this machine's keyword file brought
@@ -335,35 +337,35 @@ class Store:
         self.sync_keyword()
         return self.keyword.search(query, n)
 
-    def keyword_chunks(
-        self,
-        found: Sequence[tuple[str, float]],
-        vector: np.ndarray,
-        articles: ArticleCache | None = None,
-        known: Sequence[StoredChunk] = (),
-    ) -> list[tuple[StoredChunk, float]]:
-        """The committed chunks of `keyword_matches` with their BM25 score and cosine similarity to `vector`
-        (`articles` as in `query`). `known`: chunks this search already has (the dense side's, same `vector`);
-        only the others are fetched."""
-        stored = {c.chunk.chunk_id: c for c in known}
-        missing = [cid for cid, _ in found if cid not in stored]
-        # `missing` may name only chunks Chroma no longer has (a keyword row outlived its chunk until the next sync)
-        got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"]) if missing else {"ids": []}
-        if got["ids"]:
-            sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
-            fetched = self._committed(got["ids"], got["documents"], got["metadatas"], sims, articles)
-            stored |= {c.chunk.chunk_id: c for c in fetched}
-        return [(stored[cid], bm25) for cid, bm25 in found if cid in stored]
+    def _nearest(self, vector: np.ndarray, n: int, where: dict | None) -> list[_Row]:
+        res = self.chunks.query(  # Chroma 1.x returns fewer than n when there are fewer: no count() round trip
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=n,
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        found = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        return [(i, doc, meta, 1.0 - float(d)) for i, doc, meta, d in found]
 
-    def _committed(self, ids, docs, metas, sims, articles: ArticleCache | None = None) -> list[StoredChunk]:
-        articles = {} if articles is None else articles
-        articles.update(self._articles_with_story({m["article_id"] for m in metas} - articles.keys()))
-        out = []
-        for cid, doc, meta, sim in zip(ids, docs, metas, sims):
+    def _fetch(self, chunk_ids: Sequence[str], vector: np.ndarray) -> list[_Row]:
+        # a keyword row may name a chunk Chroma no longer has (it outlives it until the next sync): not returned
+        if not chunk_ids:
+            return []
+        got = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
+        if not got["ids"]:
+            return []
+        sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
+        return list(zip(got["ids"], got["documents"], got["metadatas"], sims))
+
+    def _committed(self, rows: Sequence[_Row]) -> dict[str, StoredChunk]:
+        """chunk_id → StoredChunk of the rows whose article version is committed, in the rows' order."""
+        articles = self._articles_with_story({meta["article_id"] for _, _, meta, _ in rows})
+        out = {}
+        for cid, doc, meta, sim in rows:
             article, story = articles.get(meta["article_id"], (None, ""))
             if article is None or article.content_hash != meta["content_hash"]:
                 continue  # a version being written or replaced: invisible until committed
-            out.append(StoredChunk(_chunk(cid, doc, meta), article, sim, story))
+            out[cid] = StoredChunk(_chunk(cid, doc, meta), article, sim, story)
         return out
 
     def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
@@ -487,6 +489,11 @@ class Store:
 
     def _generation(self) -> str:
         return (self.db.read(f"generation-{self.key}.txt") or "") if self.db.url else ""
+
+
+def _scored(found: Sequence[tuple[str, float]], committed: Mapping[str, StoredChunk]) -> list[tuple[StoredChunk, float]]:
+    """The keyword matches `(chunk_id, BM25 score)` whose chunk is committed, in their order."""
+    return [(committed[cid], bm25) for cid, bm25 in found if cid in committed]
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

@@ -140,27 +140,45 @@ def test_keyword_search_takes_the_rarest_terms_within_its_postings_budget(tmp_pa
     assert len(index.search("Bericht", 20)) == 11  # the rarest term is always searched
 
 
-def test_keyword_hits_the_dense_side_found_are_not_fetched_again(retriever):
+def test_keyword_search_sees_passage_counts_changed_by_any_writer(tmp_path, monkeypatch):
+    import rag.keyword as keyword
+    from rag.schema import Chunk
+
+    def passages(article, word, n):
+        return (article, "h", [Chunk(f"{article}#{i}", article, i, f"{word} {i}", 0, 9) for i in range(n)], "")
+
+    monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 3)
+    path = tmp_path / "keyword.sqlite3"
+    reader, writer = keyword.KeywordIndex(path), keyword.KeywordIndex(path)
+    writer.add([passages("w.txt", "Wien", 3), passages("g.txt", "Graz", 1)])
+    assert {cid for cid, _ in reader.search("Wien Graz", 20)} == {"g.txt#0"}  # Graz is rarer; Wien over budget
+    writer.add([passages("g2.txt", "Graz", 4)])  # another connection: Graz is now the commoner term
+    assert {cid for cid, _ in reader.search("Wien Graz", 20)} == {"w.txt#0", "w.txt#1", "w.txt#2"}
+    reader.delete(["w.txt"])  # and this connection's own writes
+    assert len(reader.search("Wien Graz", 20)) == 5
+
+
+def test_hybrid_fetches_keyword_hits_the_dense_side_found_only_once(retriever):
     store = retriever.store
     question = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?"
     vector = retriever.query_vector(question)
     found = store.keyword_matches(question, 10)
-    dense = store.query(vector, 10)
+    dense, keyword = store.hybrid(vector, 10, found)
     both = {c.chunk.chunk_id for c in dense} & {cid for cid, _ in found}
     assert both and len(both) < len(found)  # the question exercises both cases
-    reused = dict(store.keyword_chunks(found, vector, known=dense))
-    fetched = dict(store.keyword_chunks(found, vector))
+    alone_dense, alone_keyword = store.query(vector, 10), store.keyword_query(question, 10, vector)
+    def seen(chunks):
+        return [(c.chunk, c.article, c.similarity) for c in chunks]
+
+    assert seen(dense) == seen(alone_dense)
     by_id = {c.chunk.chunk_id: c for c in dense}
-    assert [c.chunk.chunk_id for c in reused] == [c.chunk.chunk_id for c in fetched]  # same hits, same order
-    for c in reused:
+    assert [c.chunk for c, _ in keyword] == [c.chunk for c, _ in alone_keyword]  # same hits, same order
+    assert [b for _, b in keyword] == pytest.approx([b for _, b in alone_keyword])  # BM25 scores untouched
+    for (c, _), (alone, _) in zip(keyword, alone_keyword):
+        assert c.article == alone.article and c.similarity == pytest.approx(alone.similarity)
         if c.chunk.chunk_id in both:
             assert c is by_id[c.chunk.chunk_id]  # the dense side's chunk itself: no second fetch
-        else:
-            assert c.similarity == pytest.approx(next(f for f in fetched if f.chunk == c.chunk).similarity)
-    assert list(reused.values()) == pytest.approx(list(fetched.values()))  # BM25 scores untouched
     # a keyword row whose chunk Chroma no longer has (it outlives it until the next sync) is left out, alone or not
     gone = ("gnad_0001.txt#deadbeef#0", 9.9)
-    assert store.keyword_chunks([gone], vector, known=dense) == []
-    assert [c.chunk.chunk_id for c, _ in store.keyword_chunks([gone, *found], vector, known=dense)] == [
-        c.chunk.chunk_id for c in reused
-    ]
+    assert store.hybrid(vector, 10, [gone])[1] == []
+    assert [c.chunk for c, _ in store.hybrid(vector, 10, [gone, *found])[1]] == [c.chunk for c, _ in keyword]
