@@ -6,6 +6,7 @@ act on; a bad record in a JSON/JSONL file is reported in `Loaded.problems` while
 """
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -34,11 +35,23 @@ _BYLINE = re.compile(r"^\s*Von:\s*(.+?)\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[A-ZÄÖÜ„“\"'])")
 
 
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: FF FE starts both
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def read_text(path: Path) -> str:
     """Decode a text file: UTF-8 (with or without BOM) first, else the encoding charset-normalizer detects."""
     data = path.read_bytes()
     if not data.strip():
         raise LoadError("empty file")
+    for bom, codec in _UNICODE_BOMS:  # UTF-16/32 text is full of NUL bytes: recognized by its byte order mark
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as e:
+                raise LoadError(f"invalid {codec.upper()} text at byte {e.start}") from None
     if b"\x00" in data[:8192]:
         raise LoadError("binary data, not a text file")
     try:
@@ -54,19 +67,30 @@ def read_text(path: Path) -> str:
 
 
 def normalize_date(value: object) -> str:
-    """An ISO date as precise as the input ("2025", "2025-07", "2025-07-13"); "" if it is not a date."""
+    """An ISO date as precise as the input ("2025", "2025-07", "2025-07-13"); "" if it is not a date. A date that
+    cannot exist (month 13, 30 February) is a LoadError: the article's time would be wrong, not just unknown."""
     s = str(value or "").strip()
     if not s:
         return ""
     if m := re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", s):
+        y, mo, d = m.groups()
+        _check_exists(s, y, mo or 1, d or 1)
         return "-".join(p for p in m.groups() if p)
     if m := re.fullmatch(r"(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})", s):
         d, mo, y = m.groups()
+        _check_exists(s, y, mo, d)
         return f"{y}-{int(mo):02d}-{int(d):02d}"
     try:
         return datetime.fromisoformat(s.replace("Z", "+00:00")).date().isoformat()
     except ValueError:
         return ""
+
+
+def _check_exists(raw: str, year: str | int, month: str | int, day: str | int) -> None:
+    try:
+        datetime(int(year), int(month), int(day))
+    except ValueError:
+        raise LoadError(f"impossible date {raw!r}") from None
 
 
 def first_sentence_title(text: str) -> str:
@@ -84,7 +108,7 @@ def load_txt(path: Path, base_id: str) -> Loaded:
     lines = raw.splitlines()
     date, title, agency = "", "", ""
     if lines and (m := _SEED_HEADER.match(lines[0])):
-        date, title = m.group(1), m.group(2)
+        date, title = normalize_date(m.group(1)), m.group(2)
         rest = lines[1:]
         for i, line in enumerate(rest):
             if not line.strip():
@@ -179,20 +203,25 @@ def _records_to_articles(records: Iterator[tuple[str, object]], path: Path, base
         if not text:
             loaded.problems.append(f"{where}: no 'text'")
             continue
-        article_id = str(rec.get("id") or rec.get("url") or f"{base_id}#{n}")
+        try:
+            date = normalize_date(rec.get("date"))
+        except LoadError as e:
+            loaded.problems.append(f"{where}: {e}")
+            continue
         loaded.articles.append(
             _article(
-                article_id,
+                str(rec.get("id") or rec.get("url") or f"{base_id}#{n}"),
                 str(rec.get("title") or "").strip() or first_sentence_title(text),
                 text,
                 path,
-                date=normalize_date(rec.get("date")),
+                date=date,
                 agency=str(rec.get("source") or ""),
                 url=str(rec.get("url") or ""),
             )
         )
-    if not loaded.articles and not loaded.problems:
-        raise LoadError("no records")
+    if not loaded.articles:  # the file failed as a whole: what it held before stays indexed
+        more = f" (and {len(loaded.problems) - 3} more)" if len(loaded.problems) > 3 else ""
+        raise LoadError(f"no usable records: {'; '.join(loaded.problems[:3])}{more}" if loaded.problems else "no records")
     return loaded
 
 

@@ -62,22 +62,31 @@ class _Scan:
     skipped: list[dict]
     scope_dirs: list[Path]  # folders whose vanished files mean removed articles
     scope_files: set[str]
-    failed_sources: set[str]  # files that failed to load: what they held before stays indexed
+    failed_sources: set[str]  # files (or unreadable folders) that failed to load: what they held stays indexed
 
 
 def discover(paths: Sequence[Path]) -> Iterator[tuple[Path, Path | None, str | None]]:
     """(file, folder it was found under or None for a file argument, problem) for every candidate file."""
     for path in paths:
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):  # does not follow directory symlinks: no loops
+            unreadable: list[OSError] = []
+            for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable.append):  # no directory symlinks
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     if not name.startswith("."):
                         yield Path(dirpath) / name, path, None
+                yield from _unreadable_folders(unreadable, path)
+            yield from _unreadable_folders(unreadable, path)
         elif path.exists():
             yield path, None, None
         else:
             yield path, None, "no such file or directory"
+
+
+def _unreadable_folders(errors: list[OSError], root: Path) -> Iterator[tuple[Path, Path, str]]:
+    while errors:
+        e = errors.pop(0)
+        yield Path(e.filename), root, f"cannot read folder: {e.strerror or e}"
 
 
 def scan(paths: Sequence[Path], max_bytes: int | None = None) -> _Scan:
@@ -87,7 +96,7 @@ def scan(paths: Sequence[Path], max_bytes: int | None = None) -> _Scan:
     skipped: list[dict] = []
     failed: set[str] = set()
     for file, root, problem in discover(paths):
-        if problem is None and file.suffix.lower() not in LOADERS:
+        if problem is None and file.suffix.lower() not in LOADERS:  # (an unreadable folder comes with its problem)
             problem = f"unsupported file type {file.suffix or '(none)'!r}"
         if problem is None:
             base_id = (file.relative_to(root) if root else Path(file.name)).as_posix()
@@ -114,6 +123,11 @@ def scan(paths: Sequence[Path], max_bytes: int | None = None) -> _Scan:
     dirs = [p for p in paths if p.is_dir()]
     files = {str(p) for p in paths if p.is_file()}
     return _Scan(list(articles.values()), skipped, dirs, files, failed)
+
+
+def _failed(source: str, scanned: _Scan) -> bool:
+    """Whether `source` could not be read in this run: the file failed, or a folder above it."""
+    return any(Path(source).is_relative_to(f) for f in scanned.failed_sources)
 
 
 def _in_scope(source: str, scanned: _Scan) -> bool:
@@ -233,11 +247,19 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
     gone = [
         aid
         for aid, meta in manifest.items()
-        if aid not in seen and meta.get("source") not in scanned.failed_sources and _in_scope(meta.get("source", ""), scanned)
+        if aid not in seen and not _failed(meta.get("source", ""), scanned) and _in_scope(meta.get("source", ""), scanned)
     ]
 
-    # a renamed file is a removal plus an addition, not a duplicate of its old self
-    by_text = {m.get("text_hash"): aid for aid, m in manifest.items() if aid not in set(gone)}
+    # Duplicates are looked up among the texts that stay indexed: not a removed article's (a renamed file is a
+    # removal plus an addition, not a duplicate of its old self), nor one this run replaces (records of a file that
+    # moved down a line, two files that swapped texts).
+    new_text = {a.article_id: a.text_hash for a in scanned.articles}
+    removed = set(gone)
+    by_text = {
+        m.get("text_hash"): aid
+        for aid, m in manifest.items()
+        if aid not in removed and new_text.get(aid, m.get("text_hash")) == m.get("text_hash")
+    }
 
     todo: list[Article] = []
     for article in scanned.articles:
@@ -248,6 +270,8 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
         twin = by_text.get(article.text_hash)
         if twin is not None and twin != article.article_id:
             report.duplicates.append({"path": article.source, "article_id": article.article_id, "same_as": twin})
+            if stored is not None:  # it now repeats another article: its earlier text is no longer in its file
+                gone.append(article.article_id)
             continue
         by_text[article.text_hash] = article.article_id
         todo.append(article)

