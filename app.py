@@ -357,7 +357,7 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
     token = secrets.token_urlsafe(24)
     demo = build_app(answerer, ingest_token=token)
     app = gr.mount_gradio_app(
-        build_api(answerer, s.auth_pair), demo, path="/", auth=s.auth_pair, css=CSS, head=HEAD,
+        build_api(answerer, s.auth_pair, ingest_token=token), demo, path="/", auth=s.auth_pair, css=CSS, head=HEAD,
         max_file_size=f"{s.max_file_mb:g}mb", footer_links=["api"],
     )
     if s.watch:

@@ -9,13 +9,17 @@
 - `GET /v1/models` — the one model name, for clients that list models first
 
 With `RAG_AUTH=user:password` every endpoint needs that login (HTTP Basic) or the password as a bearer token (what
-an OpenAI client sends as its API key). Without it, `/api/ingest` takes requests from this machine only.
+an OpenAI client sends as its API key). Without it, `/api/ingest` needs the page's token as a bearer token: the one
+in `<index>/page.json`, which only the user running the page can read (the page indexes any file that user can read,
+and `/api/search` would then show it to anyone).
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -31,8 +35,9 @@ from rag.filters import SearchFilter
 from rag.schema import Answer
 from rag.store import IndexUnavailable
 
+log = logging.getLogger(__name__)
+
 MODEL_NAME = "newsrag"
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
 class ArticleRef(BaseModel):
@@ -129,7 +134,7 @@ class ChatOut(BaseModel):
     notice: str
 
 
-def build_api(answerer: Answerer, auth: tuple[str, str] | None = None) -> FastAPI:
+def build_api(answerer: Answerer, auth: tuple[str, str] | None = None, ingest_token: str = "") -> FastAPI:
     """The API over `answerer`; `auth`: the (user, password) every request must carry, or None."""
     api = FastAPI(title="newsrag", description=__doc__, version="0.1.0", docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
@@ -158,8 +163,9 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None) -> FastAP
         """Bring the index in line with these files and folders; the `python -m ingest --json` summary."""
         from ingest.sync import IngestError, sync
 
-        if auth is None and (request.client is None or request.client.host not in LOOPBACK):
-            raise HTTPException(403, "ingest over HTTP needs RAG_AUTH, or a request from this machine")
+        if auth is None and not _same(_bearer(request), ingest_token):
+            raise HTTPException(403, "ingest over HTTP needs RAG_AUTH, or the page's token from <index>/page.json "
+                                     "as 'Authorization: Bearer <token>'")
         try:
             return sync([Path(p) for p in body.paths], answerer.settings).to_json()
         except IngestError as e:
@@ -180,7 +186,10 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None) -> FastAP
         question, previous = asked[-1], asked[:-1]
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
         if body.stream:
-            return StreamingResponse(_sse(answerer.stream(question, previous), meta), media_type="text/event-stream")
+            answers = answerer.stream(question, previous)
+            first = next(answers)  # before the headers go out: a missing index is a 503, as for the plain reply
+            return StreamingResponse(_sse(itertools.chain([first], answers), meta), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         answer = answerer.answer(question, previous)
         return {**meta, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
@@ -195,7 +204,9 @@ def _extra(answer: Answer) -> dict:
 
 def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
     """Server-sent events of `chat.completion.chunk`s: each snapshot's new text as a delta, the citations with the
-    last one. Snapshots only grow, so the deltas add up to the final answer."""
+    last one. Snapshots grow, so the deltas add up to the final answer, unless the language model fails mid-answer
+    (or ends it with "not in the sources"): a stream cannot take text back, so it goes on after a blank line with
+    the answer that replaces it, in full and its notice first."""
     def event(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
         chunk = {**meta, "object": "chat.completion.chunk",
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
@@ -205,12 +216,15 @@ def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
     sent, last = "", None
     try:
         for last in answers:
-            new = last.text[len(sent):] if last.text.startswith(sent) else ""
+            restart = "\n\n" + "\n".join(p for p in (last.notice, last.text) if p)
+            new = last.text[len(sent):] if last.text.startswith(sent) else restart
+            sent = last.text
             if new:
-                sent += new
                 yield event({"content": new})
-    except IndexUnavailable as e:
-        yield event({"content": str(e)}, "stop")
+    except Exception as e:  # the headers are out: the stream can only end, saying why
+        if not isinstance(e, IndexUnavailable):
+            log.exception("streamed answer failed")
+        yield event({"content": ("\n\n" if sent else "") + (str(e) or type(e).__name__)}, "stop")
     else:
         yield event({}, "stop", _extra(last) if last else None)
     yield "data: [DONE]\n\n"
@@ -218,7 +232,7 @@ def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
 
 def _text(content: str | list[dict] | None) -> str:
     if isinstance(content, list):  # [{"type": "text", "text": …}, …]
-        return " ".join(part.get("text", "") for part in content if part.get("type") == "text")
+        return " ".join(part.get("text") or "" for part in content if part.get("type") == "text")
     return content or ""
 
 
@@ -226,18 +240,27 @@ def _guard(auth: tuple[str, str] | None):
     def check(request: Request) -> None:
         if auth is None:
             return
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and secrets.compare_digest(value.encode(), auth[1].encode()):
+        if _same(_bearer(request), auth[1]):
             return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, password = "", ""
-            if secrets.compare_digest(user.encode(), auth[0].encode()) and secrets.compare_digest(
-                password.encode(), auth[1].encode()
-            ):
+            if _same(user, auth[0]) and _same(password, auth[1]):
                 return
         raise HTTPException(401, "login required (RAG_AUTH)", headers={"WWW-Authenticate": "Basic"})
 
     return check
+
+
+def _bearer(request: Request) -> str:
+    """The request's bearer token, or ""."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value if scheme.lower() == "bearer" else ""
+
+
+def _same(given: str, secret: str) -> bool:
+    """`given == secret` in constant time; an empty secret matches nothing."""
+    return bool(secret) and secrets.compare_digest(given.encode(), secret.encode())

@@ -57,14 +57,15 @@ def test_page_and_http_api_serve_an_index_on_the_server(tmp_path, server, small_
     from ingest.sync import sync
     from rag import Answerer, Retriever
 
-    settings = make_settings(tmp_path / "machine-a", chroma_url=server)
+    settings = make_settings(tmp_path / "machine-a", chroma_url=server, auth="leser:geheim")  # no page.json here
     sync([small_corpus], settings)
     page = launch(Answerer(Retriever(settings), settings), port=free_port(), block=False)
+    login = ("leser", "geheim")
     try:
-        hits = httpx.get(page.url + "api/search", params={"q": "Lawrow Wonsan", "k": 3}, timeout=60).json()
+        hits = httpx.get(page.url + "api/search", params={"q": "Lawrow Wonsan", "k": 3}, auth=login, timeout=60).json()
         assert hits[0]["article_id"] == SEED.name
         (small_corpus / "pinguine.txt").write_text(NEW_ARTICLE, encoding="utf-8")
-        done = httpx.post(page.url + "api/ingest", json={"paths": [str(small_corpus)]}, timeout=300).json()
+        done = httpx.post(page.url + "api/ingest", json={"paths": [str(small_corpus)]}, auth=login, timeout=300).json()
         assert done["added"] == 1 and done["articles_total"] == 4
     finally:
         page.close()

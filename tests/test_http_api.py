@@ -2,6 +2,7 @@
 OpenAI-compatible one with the real `openai` client (plain and streamed), the OpenAPI schema."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import httpx
@@ -32,7 +33,7 @@ def llm_served(settings, indexed):
         llm.reply = "Nordkorea will rund 6.000 Pioniere nach Kursk schicken [1]."
         s = settings.model_copy(update={"llm_base_url": llm.url, "llm_timeout": 20})
         page = launch(Answerer(Retriever(s), s), port=free_port(), block=False)
-        yield page.url
+        yield page.url, llm
         page.close()
 
 
@@ -89,7 +90,7 @@ def test_earlier_user_messages_are_the_conversation_a_follow_up_continues(served
 
 
 def test_streamed_completion_adds_up_to_the_plain_one(llm_served):
-    client = openai.OpenAI(base_url=llm_served + "v1", api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url=llm_served[0] + "v1", api_key="unused", max_retries=0)
     messages = [{"role": "user", "content": QUESTION}]
     plain = client.chat.completions.create(model="newsrag", messages=messages)
     chunks = list(client.chat.completions.create(model="newsrag", messages=messages, stream=True))
@@ -100,6 +101,33 @@ def test_streamed_completion_adds_up_to_the_plain_one(llm_served):
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["citations"][0]["article_id"] == SEED.name
     assert plain.model_extra["citations"] == chunks[-1].model_extra["citations"]
+
+
+@pytest.mark.parametrize(
+    "behaviour, reply, ending",
+    [("break", "Nordkorea will viele Pioniere schicken [1].", "Die Artikel sagen dazu (wörtlich zitiert):"),
+     ("answer", "Dazu steht in den Artikeln NOT_IN_SOURCES", "Die vorliegenden Artikel beantworten diese Frage nicht.")],
+)
+def test_a_stream_whose_answer_is_replaced_goes_on_with_the_new_one_in_full(llm_served, behaviour, reply, ending):
+    url, llm = llm_served
+    client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0)
+    llm.behaviour, llm.reply, before = behaviour, reply, (llm.behaviour, llm.reply)
+    try:
+        chunks = list(client.chat.completions.create(model="newsrag", messages=[{"role": "user", "content": QUESTION}],
+                                                     stream=True))
+    finally:
+        llm.behaviour, llm.reply = before
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    first, _, rest = streamed.partition("\n\n")
+    assert first and reply.startswith(first)  # what the model said before it failed or refused stays
+    final = chunks[-1].model_extra
+    assert rest.startswith(ending) or rest.startswith(final["notice"] + "\n" + ending)
+    if behaviour == "break":  # the extractive answer, saying why, with its citations
+        assert "Sprachmodell war nicht verfügbar" in final["notice"] and "6.000" in rest
+        assert final["answerable"] and final["citations"][0]["article_id"] == SEED.name
+    else:
+        assert not final["answerable"] and final["citations"] == []
+    assert chunks[-1].choices[0].finish_reason == "stop"
 
 
 def test_openapi_schema_documents_every_endpoint_and_matches_the_replies(served):
@@ -126,9 +154,18 @@ def test_ingest_over_http_indexes_files_and_needs_auth_once_it_is_on(tmp_path):
     try:
         empty = httpx.get(page.url + "api/search", params={"q": "Kim"}, timeout=60)
         assert empty.status_code == 503 and "python -m ingest" in empty.json()["detail"]
-        report = httpx.post(page.url + "api/ingest", json={"paths": [str(folder)]}, timeout=120).json()
+        streamed = httpx.post(page.url + "v1/chat/completions", timeout=60,
+                              json={"model": "newsrag", "stream": True, "messages": [{"role": "user", "content": "Kim?"}]})
+        assert streamed.status_code == 503 and "python -m ingest" in streamed.json()["detail"]
+        # without RAG_AUTH, only who can read the page's token (its own user) may have it index files
+        token = json.loads((tmp_path / "index" / "page.json").read_text("utf-8"))["token"]
+        for wrong in ({}, {"authorization": "Bearer guessed"}):
+            refused = httpx.post(page.url + "api/ingest", json={"paths": [str(folder)]}, headers=wrong, timeout=60)
+            assert refused.status_code == 403 and "page.json" in refused.json()["detail"]
+        bearer = {"authorization": f"Bearer {token}"}
+        report = httpx.post(page.url + "api/ingest", json={"paths": [str(folder)]}, headers=bearer, timeout=120).json()
         assert report["added"] == 1 and report["articles_total"] == 1
-        assert httpx.post(page.url + "api/ingest", json={"paths": []}, timeout=60).status_code == 422
+        assert httpx.post(page.url + "api/ingest", json={"paths": []}, headers=bearer, timeout=60).status_code == 422
     finally:
         page.close()
 
