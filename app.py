@@ -17,11 +17,15 @@ import time
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag import Answer, Answerer, Settings, get_settings, prepare_environment
 from rag.filters import SearchFilter
 from rag.schema import Citation
 from rag.store import IndexUnavailable
+
+if TYPE_CHECKING:
+    from ingest.uploads import UploadResult
 
 prepare_environment()
 
@@ -48,7 +52,8 @@ LABELS = {
         "upload": "Artikel hochladen (.txt, .md, .html, .json, .jsonl)",
         "upload_button": "Hochladen und indexieren",
         "uploaded": "{n} Datei(en) gespeichert und indexiert ({added} neu, {updated} aktualisiert).",
-        "rejected": "Abgelehnt: {name} – {reason}",
+        "rejected": "Nicht indexiert: {name} – {reason}",
+        "copy_of": "derselbe Text wie {other}, schon im Index",
         "bad_filter": "Ungültiger Filter: {error}",
         "example": "Was berichten die Artikel über „{title}“?",
         "examples": "Beispielfragen",
@@ -74,7 +79,8 @@ LABELS = {
         "upload": "Upload articles (.txt, .md, .html, .json, .jsonl)",
         "upload_button": "Upload and index",
         "uploaded": "{n} file(s) saved and indexed ({added} new, {updated} updated).",
-        "rejected": "Rejected: {name} – {reason}",
+        "rejected": "Not indexed: {name} – {reason}",
+        "copy_of": "the same text as {other}, already indexed",
         "bad_filter": "Invalid filter: {error}",
         "example": "What do the articles report about “{title}”?",
         "examples": "Example questions",
@@ -214,6 +220,19 @@ def example_questions(answerer: Answerer, labels: dict, n: int = 3) -> list[str]
     return [labels["example"].format(title=m["title"]) for m in newest[:n] if m.get("title")]
 
 
+def describe_upload(result: UploadResult, labels: dict[str, str]) -> str:
+    """What became of an upload: saved and indexed, then every file, record or copy left out and why."""
+    lines = []
+    if r := result.report:
+        lines.append(labels["uploaded"].format(n=len(result.saved), added=r.added, updated=r.updated))
+    left_out = [(x["name"], x["reason"]) for x in result.rejected]
+    if r:
+        left_out += [(Path(x["path"]).name, x["reason"]) for x in r.skipped]
+        left_out += [(Path(x["path"]).name, labels["copy_of"].format(other=x["same_as"])) for x in r.duplicates]
+    lines += [labels["rejected"].format(name=esc(name), reason=esc(reason)) for name, reason in left_out]
+    return "  \n".join(lines)
+
+
 def build_app(answerer: Answerer | None = None, language: str | None = None, ingest_token: str = "") -> gr.Blocks:
     """The page, wired to `answerer` (default: the configured index and model). `ingest_token`: the secret the
     `ingest` endpoint requires (without one, that endpoint refuses everything)."""
@@ -259,11 +278,7 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
 
         pairs = [(Path(f).name, Path(f)) for f in files or []]
         result = save_and_index(pairs, settings)
-        lines = [labels["rejected"].format(name=esc(r["name"]), reason=esc(r["reason"])) for r in result.rejected]
-        if result.report:
-            r = result.report
-            lines.insert(0, labels["uploaded"].format(n=len(result.saved), added=r.added, updated=r.updated))
-        return "  \n".join(lines), status_text(answerer, labels), gr.update(choices=agencies()), None
+        return describe_upload(result, labels), status_text(answerer, labels), gr.update(choices=agencies()), None
 
     def search(query: str, k: int = 5) -> list[dict]:
         """The passages that best match `query` (the `rag search --json` shape)."""

@@ -220,8 +220,10 @@ def _records_to_articles(records: Iterator[tuple[str, object]], path: Path, base
             )
         )
     if not loaded.articles:  # the file failed as a whole: what it held before stays indexed
+        if not loaded.problems:
+            raise LoadError("no records")
         more = f" (and {len(loaded.problems) - 3} more)" if len(loaded.problems) > 3 else ""
-        raise LoadError(f"no usable records: {'; '.join(loaded.problems[:3])}{more}" if loaded.problems else "no records")
+        raise LoadError(f"no usable records: {'; '.join(loaded.problems[:3])}{more}")
     return loaded
 
 

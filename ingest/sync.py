@@ -130,6 +130,12 @@ def _failed(source: str, scanned: _Scan) -> bool:
     return any(Path(source).is_relative_to(f) for f in scanned.failed_sources)
 
 
+def _claimed_elsewhere(stored_source: str, source: str) -> bool:
+    """Whether another file, still there, holds this article id: ids are paths relative to the folder given, so
+    `a/bericht.txt` and `b/bericht.txt` ingested as `a` and `b` would be one article. (A moved folder's are free.)"""
+    return bool(stored_source) and stored_source != source and os.path.exists(stored_source)
+
+
 def _in_scope(source: str, scanned: _Scan) -> bool:
     if source in scanned.scope_files:
         return True
@@ -266,6 +272,10 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
         stored = manifest.get(article.article_id)
         if stored is not None and stored.get("content_hash") == article.content_hash:
             report.unchanged += 1
+            continue
+        if stored is not None and _claimed_elsewhere(stored.get("source", ""), article.source):
+            report.skipped.append({"path": article.source, "reason": f"article id {article.article_id!r} is already "
+                                   f"used by {stored['source']} (ingest a folder above both to index both)"})
             continue
         twin = by_text.get(article.text_hash)
         if twin is not None and twin != article.article_id:

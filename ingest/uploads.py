@@ -38,10 +38,7 @@ def save_and_index(uploads: list[tuple[str, Path]], settings: Settings) -> Uploa
     for original, tmp in uploads:
         try:
             name = safe_name(original)
-            loaded = load_file(Path(tmp), name, max_bytes, Path(name).suffix)  # parsed before saving: only usable
-            # files are kept
-            if not loaded.articles:
-                raise LoadError("; ".join(loaded.problems) or "no articles")
+            load_file(Path(tmp), name, max_bytes, Path(name).suffix)  # parsed before saving: only usable files are kept
         except (ValueError, LoadError, OSError) as e:
             result.rejected.append({"name": original, "reason": str(e)})
             continue

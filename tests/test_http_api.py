@@ -106,7 +106,7 @@ def test_streamed_completion_adds_up_to_the_plain_one(llm_served):
 @pytest.mark.parametrize(
     "behaviour, reply, ending",
     [("break", "Nordkorea will viele Pioniere schicken [1].", "Die Artikel sagen dazu (wörtlich zitiert):"),
-     ("answer", "Dazu steht in den Artikeln NOT_IN_SOURCES", "Die vorliegenden Artikel beantworten diese Frage nicht.")],
+     ("answer", "Dazu steht in den Artikeln NOT_IN_SOURCES", "Die vorliegenden Artikel beantworten diese Frage")],
 )
 def test_a_stream_whose_answer_is_replaced_goes_on_with_the_new_one_in_full(llm_served, behaviour, reply, ending):
     url, llm = llm_served
@@ -154,8 +154,8 @@ def test_ingest_over_http_indexes_files_and_needs_auth_once_it_is_on(tmp_path):
     try:
         empty = httpx.get(page.url + "api/search", params={"q": "Kim"}, timeout=60)
         assert empty.status_code == 503 and "python -m ingest" in empty.json()["detail"]
-        streamed = httpx.post(page.url + "v1/chat/completions", timeout=60,
-                              json={"model": "newsrag", "stream": True, "messages": [{"role": "user", "content": "Kim?"}]})
+        chat = {"model": "newsrag", "stream": True, "messages": [{"role": "user", "content": "Kim?"}]}
+        streamed = httpx.post(page.url + "v1/chat/completions", json=chat, timeout=60)
         assert streamed.status_code == 503 and "python -m ingest" in streamed.json()["detail"]
         # without RAG_AUTH, only who can read the page's token (its own user) may have it index files
         token = json.loads((tmp_path / "index" / "page.json").read_text("utf-8"))["token"]

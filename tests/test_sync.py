@@ -40,7 +40,7 @@ def test_records_that_move_down_a_line_are_updates_not_duplicates(tmp_path, sett
     report = sync([feed.parent], settings)
     assert report.duplicates == []
     assert (report.added, report.updated, report.removed) == (1, 2, 0)
-    assert indexed_texts(settings) == {"feed.jsonl#1": TEXTS["X"], "feed.jsonl#2": TEXTS["A"], "feed.jsonl#3": TEXTS["B"]}
+    assert indexed_texts(settings) == {f"feed.jsonl#{i}": TEXTS[n] for i, n in enumerate("XAB", 1)}
 
 
 def test_files_that_swap_texts_are_both_updated(tmp_path, settings):
@@ -69,3 +69,19 @@ def test_a_file_that_now_repeats_another_is_reported_and_its_old_text_goes(tmp_p
     assert report.removed == 1
     assert indexed_texts(settings) == {"a.txt": TEXTS["A"]}
     assert open_store(settings).keyword.search("Linz Brücke", 5) == []  # the keyword side followed
+
+
+def test_a_file_from_another_folder_with_the_same_relative_name_does_not_replace_the_first(tmp_path, settings):
+    first, second = tmp_path / "wien" / "bericht.txt", tmp_path / "graz" / "bericht.txt"
+    for path, name in ((first, "A"), (second, "X")):
+        path.parent.mkdir()
+        path.write_text(TEXTS[name], "utf-8")
+    sync([first.parent], settings)
+    report = sync([second.parent], settings)
+    assert (report.added, report.updated) == (0, 0)
+    assert report.skipped == [{"path": str(second), "reason": f"article id 'bericht.txt' is already used by {first} "
+                                                             "(ingest a folder above both to index both)"}]
+    assert indexed_texts(settings) == {"bericht.txt": TEXTS["A"]}
+    first.parent.rename(tmp_path / "wien-alt")  # once the first file is gone (here: moved), the id is free
+    assert sync([second.parent], settings).updated == 1
+    assert indexed_texts(settings) == {"bericht.txt": TEXTS["X"]}

