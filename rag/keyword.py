@@ -44,11 +44,6 @@ class KeywordIndex:
         self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms USING fts5vocab(main, 'passages', 'row')")
         if self._db.execute(_NO_OWNERS).fetchone()[0]:  # a file written before `owners` existed
             self._db.execute(_FILL_OWNERS)
-        # term → passages holding it: FTS5 counts a term's whole posting list for that (≈ 5 ms for a common term at
-        # 100k articles), and common terms recur in every other question. Valid while `data_version` (changed by
-        # other connections' commits) is the same and this connection has not written.
-        self._df: dict[str, int] = {}
-        self._df_version = -1
 
     def close(self) -> None:
         """Close the connection (the file is about to be deleted)."""
@@ -86,7 +81,6 @@ class KeywordIndex:
 
     def _drop(self, condition: str, params: Sequence[tuple]) -> None:
         """Delete the passages whose owners match `condition` (inside the caller's transaction)."""
-        self._df.clear()
         self._db.executemany(f"DELETE FROM passages WHERE rowid IN (SELECT rowid FROM owners WHERE {condition})", params)
         self._db.executemany(f"DELETE FROM owners WHERE {condition}", params)
 
@@ -97,7 +91,6 @@ class KeywordIndex:
             rows = self._db.execute("SELECT rowid, article_id, content_hash FROM owners").fetchall()
             orphans = [(rowid,) for rowid, aid, h in rows if committed.get(aid) != h]
             if orphans:
-                self._df.clear()
                 with self._db:
                     self._db.execute("BEGIN")
                     self._db.executemany("DELETE FROM passages WHERE rowid = ?", orphans)
@@ -124,7 +117,8 @@ class KeywordIndex:
         left out."""
         query_terms = list(dict.fromkeys(index_terms(query)))
         with self._lock:
-            df = self._passage_counts(query_terms)
+            df = {t: (self._db.execute("SELECT doc FROM temp.terms WHERE term = ?", (t,)).fetchone() or (0,))[0]
+                  for t in query_terms}
         kept: list[str] = []
         postings = 0
         for term in sorted((t for t in query_terms if df[t]), key=df.get):
@@ -141,18 +135,6 @@ class KeywordIndex:
                 (match, n),
             ).fetchall()
         return [(cid, -score) for cid, score in rows]  # FTS5's bm25() is negative: lower is better
-
-    def _passage_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many passages hold each term (the caller holds the lock)."""
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._df_version or len(self._df) > 100_000:
-            self._df.clear()
-            self._df_version = version
-        for t in terms:
-            if t not in self._df:
-                row = self._db.execute("SELECT doc FROM temp.terms WHERE term = ?", (t,)).fetchone()
-                self._df[t] = row[0] if row else 0
-        return {t: self._df[t] for t in terms}
 
     def count(self) -> int:
         with self._lock:
