@@ -27,8 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.answer import Answerer
 from rag.filters import SearchFilter
@@ -140,9 +143,24 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None, ingest_to
                   openapi_url="/api/openapi.json", redoc_url=None)
     guard = Depends(_guard(auth))
 
+    # Under /v1/ errors take OpenAI's shape, which OpenAI clients read their error message from; elsewhere FastAPI's.
     @api.exception_handler(IndexUnavailable)
     def _no_index(request: Request, e: IndexUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=503)
+        return _openai_error(503, str(e)) if _openai(request) else JSONResponse({"detail": str(e)}, status_code=503)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        if _openai(request):
+            return _openai_error(e.status_code, str(e.detail), e.headers)
+        return await http_exception_handler(request, e)
+
+    @api.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, e: RequestValidationError):
+        if _openai(request):
+            first = (e.errors() or [{}])[0]
+            where = ".".join(str(part) for part in first.get("loc", ())[1:])
+            return _openai_error(422, f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request")
+        return await request_validation_exception_handler(request, e)
 
     @api.get("/api/search", dependencies=[guard], response_model=list[HitOut])
     def search(q: str = Query(min_length=1), k: int = Query(5, ge=1, le=50)) -> list[dict]:
@@ -253,6 +271,18 @@ def _guard(auth: tuple[str, str] | None):
         raise HTTPException(401, "login required (RAG_AUTH)", headers={"WWW-Authenticate": "Basic"})
 
     return check
+
+
+def _openai(request: Request) -> bool:
+    return request.url.path.startswith("/v1/")
+
+
+def _openai_error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    """OpenAI's error reply: `{"error": {"message", "type", "param", "code"}}`."""
+    kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}.get(
+        status, "invalid_request_error" if status < 500 else "server_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}},
+                        status_code=status, headers=headers)
 
 
 def _bearer(request: Request) -> str:

@@ -57,12 +57,25 @@ def test_ask_answers_with_citations_and_refuses_what_the_articles_do_not_say(ser
 @pytest.mark.parametrize(
     "method, path, payload",
     [("get", "api/search", {"params": {"q": ""}}), ("get", "api/search", {"params": {"q": "x", "k": 0}}),
-     ("post", "api/ask", {"json": {"question": QUESTION, "date_from": "Juli"}}), ("post", "api/ask", {"json": {}}),
-     ("post", "v1/chat/completions", {"json": {"model": "newsrag", "messages": [{"role": "system", "content": "x"}]}})],
+     ("post", "api/ask", {"json": {"question": QUESTION, "date_from": "Juli"}}), ("post", "api/ask", {"json": {}})],
 )
 def test_bad_requests_get_422_with_a_reason(served, method, path, payload):
     got = getattr(httpx, method)(served + path, timeout=60, **payload)
     assert got.status_code == 422 and got.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "messages, reason",
+    [([{"role": "system", "content": "x"}], "no user message with text"), ([{"content": "x"}], "messages.0.role: Field required"),
+     ("Hallo", "messages: Input should be a valid list")],
+)
+def test_openai_clients_get_bad_requests_explained_in_openai_s_error_shape(served, messages, reason):
+    client = openai.OpenAI(base_url=served + "v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        client.chat.completions.create(model="newsrag", messages=messages)
+    assert refused.value.body == {"message": reason, "type": "invalid_request_error", "param": None, "code": None}
+    with pytest.raises(openai.NotFoundError, match="Not Found"):
+        client.completions.create(model="newsrag", prompt="x")  # an endpoint we do not have
 
 
 def test_openai_client_gets_the_answer_and_its_citations(served):
@@ -156,7 +169,7 @@ def test_ingest_over_http_indexes_files_and_needs_auth_once_it_is_on(tmp_path):
         assert empty.status_code == 503 and "python -m ingest" in empty.json()["detail"]
         chat = {"model": "newsrag", "stream": True, "messages": [{"role": "user", "content": "Kim?"}]}
         streamed = httpx.post(page.url + "v1/chat/completions", json=chat, timeout=60)
-        assert streamed.status_code == 503 and "python -m ingest" in streamed.json()["detail"]
+        assert streamed.status_code == 503 and "python -m ingest" in streamed.json()["error"]["message"]
         # without RAG_AUTH, only who can read the page's token (its own user) may have it index files
         token = json.loads((tmp_path / "index" / "page.json").read_text("utf-8"))["token"]
         for wrong in ({}, {"authorization": "Bearer guessed"}):
