@@ -7,6 +7,7 @@ so FTS5 only has to split on spaces and rank with its built-in bm25().
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -38,12 +39,23 @@ class KeywordIndex:
 
     def __init__(self, path: Path | str):
         self._lock = threading.Lock()
+        self.path = Path(path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
         self._db.executescript(_SCHEMA)
         self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms USING fts5vocab(main, 'passages', 'row')")
         if self._db.execute(_NO_OWNERS).fetchone()[0]:  # a file written before `owners` existed
             self._db.execute(_FILL_OWNERS)
+        self._inode = os.stat(self.path).st_ino
+
+    def is_current(self) -> bool:
+        """Whether the file this connection reads is still the one at `path`: another process may have deleted it
+        (dropping the build) and made a new one there (building it again); this connection would read the old. The
+        inode tells them apart: the old one cannot be reused while this connection holds the file open."""
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except FileNotFoundError:
+            return False
 
     def close(self) -> None:
         """Close the connection (the file is about to be deleted)."""

@@ -185,6 +185,8 @@ class Database:
     def keyword_index(self, key: str) -> KeywordIndex:
         """The keyword file of build `key` on this machine (one connection per file and process)."""
         with self._lock:
+            if key in self._keyword and not self._keyword[key].is_current():  # dropped and built again meanwhile
+                self._keyword.pop(key).close()
             if key not in self._keyword:
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self._keyword[key] = KeywordIndex(self.dir / f"keyword-{key}.sqlite3")

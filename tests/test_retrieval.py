@@ -182,3 +182,18 @@ def test_hybrid_fetches_keyword_hits_the_dense_side_found_only_once(retriever):
     gone = ("gnad_0001.txt#deadbeef#0", 9.9)
     assert store.hybrid(vector, 10, [gone])[1] == []
     assert [c.chunk for c, _ in store.hybrid(vector, 10, [gone, *found])[1]] == [c.chunk for c, _ in keyword]
+
+
+def test_a_keyword_file_dropped_and_built_again_by_another_process_is_read_anew(tmp_path):
+    from rag.keyword import KeywordIndex
+    from rag.schema import Chunk
+    from rag.store import Database
+
+    db = Database(tmp_path)  # this process's
+    db.keyword_index("k").add([("a.txt", "h1", [Chunk("a.txt#0", "a.txt", 0, "Bericht aus Wien", 0, 9)], "")])
+    for path in tmp_path.glob("keyword-k.*"):  # another process drops the build, then builds it again
+        path.unlink()
+    KeywordIndex(tmp_path / "keyword-k.sqlite3").add(
+        [("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")]
+    )
+    assert [cid for cid, _ in db.keyword_index("k").search("Bericht", 5)] == ["b.txt#0"]
