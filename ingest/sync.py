@@ -130,10 +130,13 @@ def _failed(source: str, scanned: _Scan) -> bool:
     return any(Path(source).is_relative_to(f) for f in scanned.failed_sources)
 
 
-def _claimed_elsewhere(stored_source: str, source: str) -> bool:
-    """Whether another file, still there, holds this article id: ids are paths relative to the folder given, so
-    `a/bericht.txt` and `b/bericht.txt` ingested as `a` and `b` would be one article. (A moved folder's are free.)"""
-    return bool(stored_source) and stored_source != source and os.path.exists(stored_source)
+def _claimed_elsewhere(stored_source: str, source: str, scanned: _Scan) -> bool:
+    """Whether another file, still there and not read in this run, holds this article id: ids are paths relative to
+    the folder given, so `a/bericht.txt` and `b/bericht.txt` ingested as `a` and `b` would be one article. (Ids of a
+    moved folder are free, and so are ids that moved between files read in this run.)"""
+    if not stored_source or stored_source == source or _in_scope(stored_source, scanned):
+        return False
+    return os.path.exists(stored_source) and not os.path.samefile(stored_source, source)
 
 
 def _in_scope(source: str, scanned: _Scan) -> bool:
@@ -273,7 +276,7 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
         if stored is not None and stored.get("content_hash") == article.content_hash:
             report.unchanged += 1
             continue
-        if stored is not None and _claimed_elsewhere(stored.get("source", ""), article.source):
+        if stored is not None and _claimed_elsewhere(stored.get("source", ""), article.source, scanned):
             report.skipped.append({"path": article.source, "reason": f"article id {article.article_id!r} is already "
                                    f"used by {stored['source']} (ingest a folder above both to index both)"})
             continue

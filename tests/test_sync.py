@@ -86,3 +86,27 @@ def test_a_file_from_another_folder_with_the_same_relative_name_does_not_replace
     first.parent.rename(tmp_path / "wien-alt")  # once the first file is gone (here: moved), the id is free
     assert sync([second.parent], settings).updated == 1
     assert indexed_texts(settings) == {"bericht.txt": TEXTS["X"]}
+
+
+def test_a_record_id_that_moves_to_another_file_of_the_run_is_an_update(tmp_path, settings):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "alt.jsonl").write_text(json.dumps({"id": "story-1", "text": TEXTS["A"]}) + "\n", "utf-8")
+    (corpus / "neu.jsonl").write_text(json.dumps({"id": "story-2", "text": TEXTS["B"]}) + "\n", "utf-8")
+    sync([corpus], settings)
+    (corpus / "alt.jsonl").write_text(json.dumps({"id": "story-2", "text": TEXTS["B"]}) + "\n", "utf-8")
+    (corpus / "neu.jsonl").write_text(json.dumps({"id": "story-1", "text": TEXTS["X"]}) + "\n", "utf-8")
+    report = sync([corpus], settings)
+    assert (report.skipped, report.duplicates, report.updated) == ([], [], 1)
+    assert indexed_texts(settings) == {"story-1": TEXTS["X"], "story-2": TEXTS["B"]}
+
+
+def test_the_same_file_by_another_path_is_not_a_conflict(tmp_path, settings):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "bericht.txt").write_text(TEXTS["A"], "utf-8")
+    (tmp_path / "link").symlink_to(real)
+    sync([real / "bericht.txt"], settings)
+    (real / "bericht.txt").write_text(TEXTS["X"], "utf-8")
+    report = sync([tmp_path / "link" / "bericht.txt"], settings)
+    assert (report.skipped, report.updated) == ([], 1)
