@@ -63,11 +63,32 @@ def page(page_url):
 
 
 def ask(page, question: str, expect: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
     # in the assistant's reply (the example questions in the empty chat may contain the same words)
-    page.locator("#chat .bot-row").get_by_text(expect).last.wait_for(timeout=60_000)
+    replies = page.locator("#chat .bot-row")
+    try:
+        replies.get_by_text(expect).last.wait_for(timeout=60_000)
+    except PlaywrightTimeout:
+        page.screenshot(path=ARTIFACTS / "failed-reply.png", full_page=True)
+        said = replies.last.inner_text() if replies.count() else "(no reply)"
+        raise AssertionError(f"no reply with {expect!r} within 60 s; the last reply says: {said!r}") from None
+
+
+def set_filter(page, field: str, value: str) -> None:
+    """Type into a filter field. The accordion mounts its fields when opened, and a value typed within the same
+    moment can be reset by the new field's first update (no person types that fast, a test does): type again until
+    the value survives the page's pending updates (two animation frames)."""
+    box = page.locator(f"#{field} textarea, #{field} input").first
+    for _ in range(5):
+        box.fill(value)
+        box.evaluate("e => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"#{field} does not keep the value {value!r}")
 
 
 def test_answer_streams_in_and_citation_shows_the_marked_passage(page):
@@ -88,7 +109,7 @@ def test_answer_streams_in_and_citation_shows_the_marked_passage(page):
 
 def test_date_filter_excluding_the_seed_gives_a_refusal(page):
     page.get_by_text("Filter", exact=True).click()
-    page.locator("#date-to textarea, #date-to input").first.fill("2025-06-30")
+    set_filter(page, "date-to", "2025-06-30")
     ask(page, "Wie viele Pioniere will Nordkorea nach Kursk schicken?", "beantworten diese Frage nicht")
     page.screenshot(path=ARTIFACTS / "3-filter-refusal.png", full_page=True)
     assert page.locator("#sources .source").count() == 0
