@@ -44,9 +44,16 @@ def corpus_and_index(request, tmp_path_factory):
     assert not list((root / "index").rglob("chroma.sqlite3"))  # everything Chroma holds lived in the server
 
 
-def test_ingest_is_incremental_and_reports_each_case(corpus_and_index):
+@pytest.fixture(scope="module")
+def first_ingest(corpus_and_index):
+    """The first `python -m ingest` of the corpus (any test of this module may run alone: `-k`)."""
     corpus, index, env = corpus_and_index
-    first = run("ingest", str(corpus), "--index", str(index), "--json", env=env)
+    return run("ingest", str(corpus), "--index", str(index), "--json", env=env)
+
+
+def test_ingest_is_incremental_and_reports_each_case(corpus_and_index, first_ingest):
+    corpus, index, env = corpus_and_index
+    first = first_ingest
     assert first.returncode == 0, first.stderr
     s = summary(first)
     assert {k: s[k] for k in ("added", "updated", "unchanged", "removed", "skipped")} == {
@@ -70,7 +77,7 @@ def test_ingest_is_incremental_and_reports_each_case(corpus_and_index):
     assert c["articles_total"] == 3
 
 
-def test_search_reads_queries_from_stdin_one_json_array_per_line(corpus_and_index):
+def test_search_reads_queries_from_stdin_one_json_array_per_line(corpus_and_index, first_ingest):
     corpus, index, env = corpus_and_index
     qs = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?\nWho did Kim meet in Wonsan?\n"
     p = run("rag", "search", "-", "--json", "-k", "2", "--index", str(index), stdin=qs, env=env)
@@ -83,7 +90,7 @@ def test_search_reads_queries_from_stdin_one_json_array_per_line(corpus_and_inde
         assert {"rank", "score", "article_id", "source", "title", "date", "text", "start", "end"} <= set(hits[0])
 
 
-def test_ask_json_follows_the_contract(corpus_and_index):
+def test_ask_json_follows_the_contract(corpus_and_index, first_ingest):
     _, index, env = corpus_and_index
     p = run("rag", "ask", "-", "--json", "--index", str(index), stdin="Wie viele Pioniere schickt Nordkorea?\n", env=env)
     assert p.returncode == 0, p.stderr
