@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag import Answer, Answerer, Settings, get_settings, prepare_environment
 from rag.filters import SearchFilter
+from rag.followup import message_text
 from rag.schema import Citation
 from rag.store import IndexUnavailable
 
@@ -247,7 +248,8 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
             return []
 
     def respond(message: str, history: list, date_from: str, date_to: str, sources: list[str] | None):
-        previous = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+        # Gradio keeps a turn's text as a string at first and as a list of parts once the chat has rendered it
+        previous = [text for m in history if m.get("role") == "user" and (text := message_text(m.get("content"))).strip()]
         try:
             filters = SearchFilter((date_from or "").strip(), (date_to or "").strip(), tuple(sources or ()))
         except ValueError as e:

@@ -21,6 +21,16 @@ REWRITE_PROMPT = (
 )
 
 
+def message_text(content: object) -> str:
+    """The text of a chat message's content: a string, or a list of parts (`[{"type": "text", "text": …}, …]`, the
+    shape of OpenAI requests and of Gradio's chat history); parts that are not text (files, images) add nothing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text")
+    return ""
+
+
 def is_follow_up(question: str) -> bool:
     """Whether a question leans on the one before: it opens like a continuation, is very short, or refers back."""
     q = question.strip().lower()

@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.answer import Answerer
 from rag.filters import SearchFilter
+from rag.followup import message_text
 from rag.schema import Answer
 from rag.store import IndexUnavailable
 
@@ -197,8 +198,7 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None, ingest_to
     @api.post("/v1/chat/completions", dependencies=[guard], response_model=ChatOut)
     def chat(body: ChatIn):
         """The last user message is the question; earlier user messages are the conversation it follows."""
-        asked = [_text(m.content) for m in body.messages if m.role == "user"]
-        asked = [a for a in asked if a.strip()]
+        asked = [text for m in body.messages if m.role == "user" and (text := message_text(m.content)).strip()]
         if not asked:
             raise HTTPException(422, "no user message with text")
         question, previous = asked[-1], asked[:-1]
@@ -246,12 +246,6 @@ def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
     else:
         yield event({}, "stop", _extra(last) if last else None)
     yield "data: [DONE]\n\n"
-
-
-def _text(content: str | list[dict] | None) -> str:
-    if isinstance(content, list):  # [{"type": "text", "text": …}, …]
-        return " ".join(part.get("text") or "" for part in content if part.get("type") == "text")
-    return content or ""
 
 
 def _guard(auth: tuple[str, str] | None):

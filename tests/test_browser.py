@@ -135,6 +135,12 @@ def test_article_html_shows_as_text_and_never_runs(page):
     page.screenshot(path=ARTIFACTS / "5-escaped-title.png", full_page=True)
 
 
+def test_a_follow_up_question_is_read_with_the_one_before(page):
+    ask(page, "Was baut die Stadt Salzburg?", "Hallenbad")
+    # alone, this question names nothing the articles could be matched with
+    ask(page, "Und wann soll es eröffnen?", "2027")
+
+
 def test_page_is_usable_at_phone_width(page):
     page.set_viewport_size({"width": 390, "height": 844})
     ask(page, "Wo traf Kim den russischen Außenminister?", "Wonsan")
