@@ -5,15 +5,17 @@ from collections.abc import Sequence
 
 from rag.config import Settings
 from rag.llm import LLMError, complete
-from rag.terms import words
+from rag.terms import terms, words
 
 _OPENERS = ("und ", "and ", "aber ", "but ", "what about", "how about", "was ist mit", "wie ist es mit", "auch ")
+# Words that point back. Left out as too ambiguous: "es" ("Gibt es …"), "sie" (also the polite "Sie"), "da"
+# ("because"), "it"/"this"/"that" (dummy subject, conjunction); a question using them in that sense is short anyway.
 _REFERRING = {
-    "er", "sie", "es", "ihm", "ihn", "ihr", "ihre", "ihren", "sein", "seine", "dort", "da", "damals", "dies", "diese",
-    "dieser", "dieses", "davon", "dabei", "dazu", "he", "she", "it", "they", "them", "their", "there", "this", "that",
-    "those", "these",
+    "er", "ihm", "ihn", "ihr", "ihre", "ihren", "sein", "seine", "dort", "damals", "dies", "diese", "dieser",
+    "dieses", "davon", "dabei", "dazu", "he", "she", "him", "his", "her", "they", "them", "their", "there", "those",
+    "these",
 }
-MAX_SHORT_WORDS = 5
+MIN_OWN_TERMS = 2  # fewer content words than this ("Wann soll es eröffnen?") cannot name a subject of its own
 
 REWRITE_PROMPT = (
     "Rewrite the user's last question as one standalone question that can be understood without the conversation, "
@@ -32,10 +34,10 @@ def message_text(content: object) -> str:
 
 
 def is_follow_up(question: str) -> bool:
-    """Whether a question leans on the one before: it opens like a continuation, is very short, or refers back."""
+    """Whether a question leans on the one before: it opens like a continuation, refers back, or has too few
+    content words to name its subject ("Wer ist Olaf Scholz?" names one; "Wie hoch war sie?" does not)."""
     q = question.strip().lower()
-    ws = words(q)
-    return q.startswith(_OPENERS) or len(ws) <= MAX_SHORT_WORDS or any(w in _REFERRING for w in ws)
+    return q.startswith(_OPENERS) or any(w in _REFERRING for w in words(q)) or len(terms(q)) < MIN_OWN_TERMS
 
 
 def standalone_question(question: str, previous: Sequence[str], settings: Settings) -> str:

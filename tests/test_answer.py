@@ -82,6 +82,35 @@ def test_follow_up_without_llm_is_searched_with_the_previous_question(answerer):
     )
 
 
+@pytest.mark.parametrize(
+    "question, follows",
+    [
+        ("Und wie viele Bauarbeiter?", True),
+        ("Wann soll es eröffnen?", True),
+        ("Was sagte er dazu?", True),
+        ("How many did it send?", True),
+        ("Warum?", True),
+        ("Wer ist Olaf Scholz?", False),
+        ("Gibt es neue Regeln für Mietverträge in Deutschland?", False),
+        ("Können Sie mir sagen, wie viele Pioniere Nordkorea schickt?", False),
+    ],
+)
+def test_what_counts_as_a_follow_up(question, follows):
+    from rag.followup import is_follow_up
+
+    assert is_follow_up(question) is follows
+
+
+@pytest.mark.parametrize(
+    "question", ["Gibt es neue Regeln für Mietverträge in Deutschland?", "Wer ist Olaf Scholz?", "Wer ist Angela Merkel?"]
+)
+def test_a_new_question_in_a_conversation_is_answered_as_if_asked_alone(answerer, question):
+    previous = ["Wie viele Pioniere will Nordkorea nach Kursk schicken?"]
+    alone, in_conversation = answerer.answer(question), answerer.answer(question, previous=previous)
+    assert not alone.answerable
+    assert (in_conversation.answerable, in_conversation.text) == (alone.answerable, alone.text)
+
+
 def test_date_and_source_filters_narrow_retrieval(answerer):
     from rag.filters import SearchFilter
 
