@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from rag import Answer, Answerer, Settings, get_settings, prepare_environment
 from rag.filters import SearchFilter
 from rag.followup import message_text
+from rag.http_api import same_secret
 from rag.schema import Citation
 from rag.store import IndexUnavailable
 
@@ -268,7 +269,7 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
         the user running the page can read."""
         from ingest.sync import IngestError, sync
 
-        if not ingest_token or not secrets.compare_digest(token or "", ingest_token):
+        if not same_secret(token or "", ingest_token):
             return {"error": "wrong or missing token (see <index>/page.json)"}
         try:
             return sync([Path(p) for p in paths], settings).to_json()

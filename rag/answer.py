@@ -176,9 +176,10 @@ class Answerer:
         raw = ""
         for delta in complete(self.settings, messages, stream):
             raw += delta
-            if NO_ANSWER.startswith(raw.strip()) or NO_ANSWER in raw:
-                continue  # may become the "not answerable" sentinel: show nothing yet
-            text, cited = check_citations(raw, len(hits), final=False)
+            shown = _before_sentinel(raw)
+            if NO_ANSWER in raw or not shown.strip():
+                continue  # nothing to show yet, or the reply is "not answerable" and is replaced below
+            text, cited = check_citations(shown, len(hits), final=False)
             # stripped like the final text, so that every snapshot extends the one before (HTTP streams deltas)
             yield Answer(text.strip(), True, "llm", self._citations(cited, hits), "", False, tuple(hits))
         if NO_ANSWER in raw or not raw.strip():
@@ -196,6 +197,15 @@ class Answerer:
     @staticmethod
     def _citations(cited: list[int], hits: list[Hit]) -> tuple[Citation, ...]:
         return tuple(Citation(n, hits[n - 1], hits[n - 1].chunk.text) for n in cited)
+
+
+def _before_sentinel(raw: str) -> str:
+    """`raw` without a tail that may be the beginning of the "not answerable" sentinel ("… NOT_IN_SOUR"): a streamed
+    delta cannot be taken back, so that tail waits for the next one."""
+    for n in range(min(len(raw), len(NO_ANSWER)), 0, -1):
+        if raw.endswith(NO_ANSWER[:n]):
+            return raw[:-n]
+    return raw
 
 
 def in_period(hits: list[Hit], intent: TimeIntent | None) -> list[Hit]:

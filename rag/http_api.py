@@ -182,7 +182,7 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None, ingest_to
         """Bring the index in line with these files and folders; the `python -m ingest --json` summary."""
         from ingest.sync import IngestError, sync
 
-        if auth is None and not _same(_bearer(request), ingest_token):
+        if auth is None and not same_secret(_bearer(request), ingest_token):
             raise HTTPException(403, "ingest over HTTP needs RAG_AUTH, or the page's token from <index>/page.json "
                                      "as 'Authorization: Bearer <token>'")
         try:
@@ -252,7 +252,7 @@ def _guard(auth: tuple[str, str] | None):
     def check(request: Request) -> None:
         if auth is None:
             return
-        if _same(_bearer(request), auth[1]):
+        if same_secret(_bearer(request), auth[1]):
             return
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic":
@@ -260,7 +260,7 @@ def _guard(auth: tuple[str, str] | None):
                 user, _, password = base64.b64decode(value).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, password = "", ""
-            if _same(user, auth[0]) and _same(password, auth[1]):
+            if same_secret(user, auth[0]) and same_secret(password, auth[1]):
                 return
         raise HTTPException(401, "login required (RAG_AUTH)", headers={"WWW-Authenticate": "Basic"})
 
@@ -285,6 +285,6 @@ def _bearer(request: Request) -> str:
     return value if scheme.lower() == "bearer" else ""
 
 
-def _same(given: str, secret: str) -> bool:
+def same_secret(given: str, secret: str) -> bool:
     """`given == secret` in constant time; an empty secret matches nothing."""
     return bool(secret) and secrets.compare_digest(given.encode(), secret.encode())

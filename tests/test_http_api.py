@@ -133,6 +133,7 @@ def test_a_stream_whose_answer_is_replaced_goes_on_with_the_new_one_in_full(llm_
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     first, _, rest = streamed.partition("\n\n")
     assert first and reply.startswith(first)  # what the model said before it failed or refused stays
+    assert "NOT_IN" not in streamed  # not even the beginning of the "not answerable" sentinel
     final = chunks[-1].model_extra
     assert rest.startswith(ending) or rest.startswith(final["notice"] + "\n" + ending)
     if behaviour == "break":  # the extractive answer, saying why, with its citations

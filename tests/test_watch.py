@@ -127,8 +127,11 @@ def test_cli_ingest_while_the_page_serves_is_done_by_the_page(tmp_path):
         assert "indexed by the page" in out.stderr
         assert json.loads(out.stdout.splitlines()[-1])["added"] == 1
         # the page's own vector index has the new passages (a second writer process would have left them unseen)
-        hits = Client(demo.url, verbose=False).predict("schwimmende Bibliothek auf der Donau", 3, api_name="/search")
+        client = Client(demo.url, verbose=False)
+        hits = client.predict("schwimmende Bibliothek auf der Donau", 3, api_name="/search")
         assert hits[0]["article_id"] == "linz.txt"
+        for wrong in ("", "falsch", "Schlüssel-ä"):  # refused, whatever the token holds
+            assert "wrong or missing token" in client.predict([str(corpus)], wrong, api_name="/ingest")["error"]
     finally:
         demo.close()
 
