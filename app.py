@@ -117,15 +117,17 @@ document.addEventListener('click', (event) => {
 
 
 def esc(text: str) -> str:
-    """Article text as inert HTML (and no Markdown link either)."""
-    return html.escape(text, quote=True).replace("](", "]&#40;")
+    """Article or model text as inert HTML and inert Markdown: brackets become character references, which Markdown
+    shows as text and never reads as link or image syntax (an image would be fetched without a click, carrying
+    whatever an injected instruction put in its address)."""
+    return html.escape(text, quote=True).replace("[", "&#91;").replace("]", "&#93;")
 
 
 def format_answer(answer: Answer, labels: dict) -> str:
     """The answer as Markdown: a notice, the text with each [n] linked to its source, then the numbered sources."""
     parts = [f"*{esc(answer.notice)}*"] if answer.notice else []
     known = {c.n for c in answer.citations}
-    text = re.sub(r"\[(\d+)\]", lambda m: f"[[{m[1]}]](#src-{m[1]})" if int(m[1]) in known else m[0], esc(answer.text))
+    text = re.sub(r"&#91;(\d+)&#93;", lambda m: f"[[{m[1]}]](#src-{m[1]})" if int(m[1]) in known else m[0], esc(answer.text))
     parts.append(text.replace("\n", "  \n"))
     if answer.citations and answer.done:
         lines = [f"**{labels['sources']}**"]

