@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rag.schema import Hit
 from rag.store import date_bounds
-from rag.terms import terms
+from rag.terms import GROUPED_NUMBER, terms
 
 _NUMBER_WORDS = {
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
@@ -25,7 +25,7 @@ _NUMBER_WORDS = {
     "achtzig": 80, "neunzig": 90, "hundert": 100, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
 }
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|%|\w+", re.UNICODE)
+_TOKEN = re.compile(rf"{GROUPED_NUMBER}|\d+(?:[.,]\d+)*|%|\w+", re.UNICODE)
 _MONTH = re.compile(r"(jän|jan|feb|mär|apr|mai|jun|jul|aug|sep|okt|nov|dez)\w*", re.IGNORECASE)
 _NOT_A_COUNT = {"uhr", "jahr", "jahre", "jahren", "jahres", "prozentpunkt"}  # times of day, dates, ages
 _QUANTITY_QUESTION = re.compile(
@@ -88,8 +88,8 @@ def _value(token: str) -> float | None:
         return float(_NUMBER_WORDS[token.lower()])
     if not token[0].isdigit():
         return None
-    if re.fullmatch(r"\d{1,3}(\.\d{3})+", token):  # German thousands: 12.000
-        return float(token.replace(".", ""))
+    if re.fullmatch(GROUPED_NUMBER, token):  # 12.000, 12 000, 12'000
+        return float(re.sub(r"\D", "", token))
     try:
         return float(token.replace(",", "."))
     except ValueError:

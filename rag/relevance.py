@@ -14,12 +14,12 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.schema import Hit
-from rag.terms import terms
+from rag.terms import GROUPED_NUMBER, terms
 
 CORPUS_LANGUAGE = "de"  # word overlap is evidence only when question and articles share a language
 LEXICAL_BAND = 0.03
 MIN_SHARED_TERMS = 1 / 3
-_NUMBER = re.compile(r"\d{1,3}(?:[.,]\d{3})+(?!\d)|\d+")  # 1.000 / 1,000 whole; 9.11.1989 and 14.30 in parts
+_NUMBER = re.compile(rf"{GROUPED_NUMBER}|\d{{1,3}}(?:,\d{{3}})+(?!\d)|\d+")  # 1.000 / 1,000 / 1 000 whole; 9.11.1989 in parts
 
 # Generic news sentences across beats, written for this purpose (no corpus text): the "background" a question is
 # compared with.
@@ -107,6 +107,6 @@ class RelevanceGate:
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers in `text`, thousands separators and leading zeros dropped: 1.000, 1,000 and 1000 compare equal,
+    """The numbers in `text`, thousands separators and leading zeros dropped: 1.000, 1,000, 1 000 and 1000 compare equal,
     as do 03 and 3; a date 9.11.1989 gives 9, 11 and 1989."""
-    return {re.sub(r"[.,]", "", n).lstrip("0") or "0" for n in _NUMBER.findall(text)}
+    return {re.sub(r"\D", "", m[0]).lstrip("0") or "0" for m in _NUMBER.finditer(text)}

@@ -36,6 +36,13 @@ _DAY = re.compile(
     rf"\d{{1,2}}\.?\s*({_MONTH_NAMES})|\d{{1,2}}\.\d{{1,2}}\.|\d{{4}}-\d\d-\d\d|gestern|heute|\btag(e|en)?\b|"
     rf"yesterday|today|\bdays?\b|{_WEEKDAYS}"
 )
+# "May", "March" and "August" are also a verb, a verb and a name: they name a month only next to a day or year, or
+# after a word that introduces a period ("im August", "in May", "since March")
+_AMBIGUOUS_MONTH = re.compile(r"\b(may|march|august)\b", re.IGNORECASE)
+_PERIOD_CUE = re.compile(
+    r"\b(in|im|seit|since|until|till|bis|of|vom|von|from|during|anfang|ende|mitte|early|late|last|next|this|letzten|"
+    r"vergangenen|nächsten|diesen)\s*$", re.IGNORECASE,
+)
 _SINCE = re.compile(r"\b(seit|since)(\s+(dem|der|den|anfang|ende|mitte|the|early|late))*\s*$", re.IGNORECASE)
 
 MONTHS = {
@@ -93,7 +100,7 @@ def _dates_in(question: str, today: date) -> tuple[str, date, date] | None:
                         flags=re.IGNORECASE)
         # read again without the trailing word: "vor zwei Wochen in" would be "in two weeks"
         when = dateparser.parse(phrase, languages=["de", "en"], settings=_settings(today)) or when
-        if not _plausible(phrase, when.date(), today):
+        if not _plausible(phrase, when.date(), today) or not _meant_as_date(question, phrase):
             continue
         start, end = _period(when.date(), _granularity(phrase))
         if start > today:
@@ -133,6 +140,23 @@ def _plausible(phrase: str, when: date, today: date) -> bool:
     if _MONTH_NAME.search(phrase):  # "im Juli": the last July ("1 January and 30" is no 1930)
         return today.year - 1 <= when.year <= today.year
     return bool(_RELATIVE.search(phrase))
+
+
+def _meant_as_date(question: str, phrase: str) -> bool:
+    """Whether words that parse as a date are used as one in the question: not "What may …" or "August Diehl"
+    (see `_AMBIGUOUS_MONTH`), and not a count in the range of years ("2000 Soldaten", "2000 soldiers": a year is
+    not followed by what it counts, unless a word such as "im" or "since" introduces it)."""
+    at = max(question.find(phrase), 0)  # the phrase is `text` without a trailing "in", "am" …
+    before = question[:at]
+    month = _AMBIGUOUS_MONTH.search(phrase)
+    if month and not re.search(r"\d", phrase) and not _PERIOD_CUE.search(before + phrase[: month.start()]):
+        return False
+    if re.fullmatch(r"(19|20)\d\d", phrase) and not _PERIOD_CUE.search(before):
+        counted = re.match(r"\s+(\w+)", question[at + len(phrase):])
+        word = counted[1] if counted else ""
+        if word and not _MONTH_NAME.fullmatch(word) and (word[0].isupper() or word.endswith("s")):
+            return False
+    return True
 
 
 def _is_relative(phrase: str) -> bool:

@@ -41,6 +41,11 @@ POPE_COPIES = {"papstbesuch_dpa.txt", "papstbesuch_presse.txt", "papstbesuch_sn.
         ("Was geschah vor 3 Tagen in Linz?", date(2025, 10, 17), date(2025, 10, 17)),
         ("Wie viele Tote seit dem 2. Juni 2025?", date(2025, 6, 2), TODAY),  # from then up to today
         ("How many died since June 2025?", date(2025, 6, 1), TODAY),
+        ("What happened in May?", date(2025, 5, 1), date(2025, 5, 31)),
+        ("Was geschah im August in Linz?", date(2025, 8, 1), date(2025, 8, 31)),
+        ("What happened on 3 March 2025?", date(2025, 3, 3), date(2025, 3, 3)),
+        ("Was geschah 2015 in Wien?", date(2015, 1, 1), date(2015, 12, 31)),
+        ("Wie viele Menschen flohen seit 2015 Richtung Europa?", date(2015, 1, 1), TODAY),
     ],
 )
 def test_dates_in_questions_become_periods_relative_to_the_configured_today(question, start, end):
@@ -56,7 +61,10 @@ def test_words_asking_for_the_newest_reports_are_recognized(question):
 
 
 @pytest.mark.parametrize("question", ["Wer ist die Ministerin?", "Stimmt es, dass 30 Menschen starben?",
-                                      "Wurden 12.000 Soldaten geschickt?", "Wer ist Kim Jong-un?"])
+                                      "Wurden 12.000 Soldaten geschickt?", "Wer ist Kim Jong-un?",
+                                      "What may North Korea send to Kursk?", "Will the troops march on Kyiv?",
+                                      "Who is August Diehl?", "Schickt Nordkorea 2000 Soldaten nach Kursk?",
+                                      "Did North Korea send 2000 soldiers?"])
 def test_words_and_counts_that_merely_look_like_dates_are_not_periods(question):
     assert parse_time(question, TODAY) is None
 
@@ -85,6 +93,14 @@ def test_figures_are_counts_not_dates_years_or_times():
     assert [(f.value, f.label) for f in figures("Die Zahl der Todesopfer in Kärnten ist auf sieben gestiegen.")] == [
         (7.0, "Todesopfer")
     ]
+
+
+@pytest.mark.parametrize("written", ["10.000", "10 000", "10'000", "10\u202f000", "10\u00a0000"])
+def test_a_number_with_thousands_separators_is_one_number(written):
+    from rag.relevance import numbers
+
+    assert [(f.value, f.unit) for f in figures(f"Mehr als {written} Soldaten wurden verlegt.")] == [(10000.0, "soldat")]
+    assert numbers(f"Mehr als {written} Soldaten") == {"10000"}
 
 
 def test_edited_copies_group_and_other_reports_of_the_same_event_do_not():
