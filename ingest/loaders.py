@@ -182,7 +182,7 @@ def load_html(path: Path, base_id: str) -> Loaded:
     if not title and (h1 := root.find("h1")):
         title = h1.get_text(" ", strip=True)
     lines = (line.strip() for line in root.get_text("\n").splitlines())
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    text = "\n".join(lines).strip()
     if not text:
         raise LoadError("no visible text in the HTML")
     agency = author.get("content", "") if author else ""
@@ -251,10 +251,28 @@ def load_jsonl(path: Path, base_id: str) -> Loaded:
     return _records_to_articles(records(), path, base_id)
 
 
+# Line breaks of every system become "\n"; invisible characters (soft hyphens, zero-width spaces, byte order marks,
+# direction marks) and control characters go: they split words for the keyword index ("Pio\xadniere") and a
+# sentence splitter drops them, and nobody reads them.
+_LINE_BREAK = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028]")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    r"\ufeff\ufff9-\ufffb]"
+)
+
+
+def clean_text(text: str) -> str:
+    """`text` with "\n" line breaks, one blank line at most between paragraphs, and no invisible characters."""
+    text = _INVISIBLE.sub("", _LINE_BREAK.sub("\n", text).replace("\u2029", "\n\n"))
+    return _BLANK_LINES.sub("\n\n", text)
+
+
 def _article(article_id: str, title: str, text: str, path: Path, **meta: str) -> Article:
-    if not text.strip():
+    text = clean_text(text).strip()
+    if not text:
         raise LoadError("no article text")
-    return Article(article_id=article_id, title=title.strip(), text=text, source=str(path), **meta)
+    return Article(article_id=article_id, title=clean_text(title).strip(), text=text, source=str(path), **meta)
 
 
 LOADERS: dict[str, Callable[[Path, str], Loaded]] = {

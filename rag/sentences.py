@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_PARAGRAPH = re.compile(r"\S(?:[^\n]|\n(?![ \t]*\n))*")
+_PARAGRAPH = re.compile(r"\S(?:[^\n]|\n(?![ \t\r]*\n))*")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _QUOTES = re.compile(r"[„“”\"«»]")
 
 
@@ -26,18 +27,15 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the sentences in `text`, never crossing a paragraph break."""
-    paragraphs = paragraph_spans(text)
-    if not paragraphs:
-        return []
-    spans: list[tuple[int, int]] = []
-    para = -1
-    for sentence in _tokenizer().tokenize_text([text[s:e] for s, e in paragraphs]):
-        first, last = sentence[0].character_offset[0], sentence[-1].character_offset[1]
-        if first == 0:  # paragraphs are passed stripped, so only a new paragraph starts at offset 0
-            para += 1
-        base = paragraphs[para][0]
-        spans.append((base + first, base + last))
+    """(start, end) character offsets of the sentences in `text`, never crossing a paragraph break. Each paragraph is
+    split on its own: SoMaJo drops invisible characters, so offsets alone cannot tell where a paragraph begins."""
+    tokenizer = _tokenizer()
+    spans = [
+        (start + sentence[0].character_offset[0], start + sentence[-1].character_offset[1])
+        for start, end in paragraph_spans(text)
+        for sentence in tokenizer.tokenize_text([text[start:end]])
+        if sentence  # a paragraph of invisible characters only has none
+    ]
     return _merge_open_quotes(text, spans)
 
 
@@ -45,7 +43,7 @@ def _merge_open_quotes(text: str, spans: list[tuple[int, int]]) -> list[tuple[in
     merged: list[tuple[int, int]] = []
     open_quote = False
     for start, end in spans:
-        if open_quote and merged and "\n\n" not in text[merged[-1][1] : start]:
+        if open_quote and merged and not _BLANK_LINE.search(text[merged[-1][1] : start]):
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))

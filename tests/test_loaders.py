@@ -102,6 +102,21 @@ def test_latin1_german_is_decoded(tmp_path):
     assert "Müller" in a.text and "Straße" in a.text
 
 
+@pytest.mark.parametrize("name", ["a.txt", "a.md", "a.html", "a.json"])
+def test_line_breaks_are_unified_and_invisible_characters_removed(tmp_path, name):
+    body = "Nordkorea schickt 6.000 Pio\u00adniere nach Kursk.\r\n\r\n\u200b\r\n\r\n\u200eDas meldete KCNA.\ufeff"
+    f = tmp_path / name
+    if name.endswith(".html"):
+        f.write_text("<html><head><title>Titel</title></head><body>" + "".join(f"<p>{p}</p>" for p in body.split("\r\n\r\n")) + "</body></html>", "utf-8")
+    elif name.endswith(".json"):
+        f.write_text(json.dumps({"title": "Tit\u200bel", "text": body}), "utf-8")
+    else:
+        f.write_text("Titel\r\n\r\n" + body, "utf-8", newline="")
+    article = load_file(f, name).articles[0]
+    assert article.text.endswith("Nordkorea schickt 6.000 Pioniere nach Kursk.\n\nDas meldete KCNA.")
+    assert "\r" not in article.text and "\n\n\n" not in article.text and article.title == "Titel"
+
+
 def test_unsupported_extension(tmp_path):
     p = tmp_path / "x.pdf"
     p.write_bytes(b"%PDF-1.4")
