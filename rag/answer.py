@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from rag.config import Settings
 from rag.embeddings import Embedder
@@ -12,7 +13,7 @@ from rag.followup import standalone_question
 from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, complete
 from rag.relevance import RelevanceGate
 from rag.retriever import Retriever
-from rag.schema import Answer, Citation, Hit
+from rag.schema import Answer, Citation, Hit, TokenUsage
 from rag.store import date_bounds
 from rag.terms import question_language
 from rag.time_intent import TimeIntent, date_words, describe_period, published_phrase, without_period
@@ -108,8 +109,15 @@ class Answerer:
     def _answers(
         self, question: str, previous: Sequence[str], filters: SearchFilter | None, stream: bool
     ) -> Iterator[Answer]:
+        usage = TokenUsage()
+        for answer in self._counted_answers(question, previous, filters, stream, usage):
+            yield replace(answer, usage=usage) if answer.done else answer
+
+    def _counted_answers(
+        self, question: str, previous: Sequence[str], filters: SearchFilter | None, stream: bool, usage: TokenUsage
+    ) -> Iterator[Answer]:
         lang = question_language(question)
-        query = standalone_question(question, previous, self.settings)
+        query = standalone_question(question, previous, self.settings, usage)
         view = self.retriever.view()  # one model and store throughout, even if ingest switches builds meanwhile
         hits = self.retriever.search(query, filters=filters, view=view)
         gate = self.gate_for(view.embedder)
@@ -127,7 +135,7 @@ class Answerer:
             yield self._extractive(question, relevant, lang, view.embedder, notice)
             return
         try:
-            yield from self._generate(query, relevant, lang, stream, view.embedder, notice)
+            yield from self._generate(query, relevant, lang, stream, view.embedder, notice, usage)
         except LLMError as e:
             failed = MESSAGES[lang]["llm_failed"].format(reason=str(e))
             yield self._extractive(question, relevant, lang, view.embedder, _join(failed, notice))
@@ -166,7 +174,8 @@ class Answerer:
         return MESSAGES[lang]["off_period"].format(period=describe_period(intent, lang))
 
     def _generate(
-        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder, notice: str
+        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder, notice: str,
+        usage: TokenUsage,
     ) -> Iterator[Answer]:
         disagreement = None
         if self.settings.flag_disagreement:
@@ -174,7 +183,7 @@ class Answerer:
         number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}  # passage numbers as sent
         messages = build_messages(question, hits, lang, _disagreement_note(disagreement, number))
         raw = ""
-        for delta in complete(self.settings, messages, stream):
+        for delta in complete(self.settings, messages, stream, usage):
             raw += delta
             shown = _before_sentinel(raw)
             if NO_ANSWER in raw or not shown.strip():

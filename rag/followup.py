@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from rag.config import Settings
 from rag.llm import LLMError, complete
+from rag.schema import TokenUsage
 from rag.terms import terms, words
 
 _OPENERS = ("und ", "and ", "aber ", "but ", "what about", "how about", "was ist mit", "wie ist es mit", "auch ")
@@ -29,7 +30,8 @@ def message_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text")
+        texts = (part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text")
+        return " ".join(text or "" for text in texts)
     return ""
 
 
@@ -40,7 +42,9 @@ def is_follow_up(question: str) -> bool:
     return q.startswith(_OPENERS) or any(w in _REFERRING for w in words(q)) or len(terms(q)) < MIN_OWN_TERMS
 
 
-def standalone_question(question: str, previous: Sequence[str], settings: Settings) -> str:
+def standalone_question(
+    question: str, previous: Sequence[str], settings: Settings, usage: TokenUsage | None = None
+) -> str:
     """The question to retrieve with. With an LLM, it rewrites follow-ups from the conversation; without one (or if
     it fails), a follow-up is searched together with the previous question."""
     if not previous or not is_follow_up(question):
@@ -52,7 +56,7 @@ def standalone_question(question: str, previous: Sequence[str], settings: Settin
             {"role": "user", "content": f"{conversation}\nUser (last question): {question}"},
         ]
         try:
-            rewritten = "".join(complete(settings, messages, stream=False)).strip()
+            rewritten = "".join(complete(settings, messages, stream=False, usage=usage)).strip()
             if rewritten and len(rewritten) < 500:
                 return rewritten
         except LLMError:

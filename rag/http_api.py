@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag.answer import Answerer
 from rag.filters import SearchFilter
 from rag.followup import message_text
-from rag.schema import Answer
+from rag.schema import Answer, TokenUsage
 from rag.store import IndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,11 @@ class ChatMessage(BaseModel):
     content: str | list[dict] | None = None
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class ChatIn(BaseModel):
     """An OpenAI chat-completions request; sampling parameters are accepted and ignored."""
 
@@ -115,6 +120,7 @@ class ChatIn(BaseModel):
     model: str = MODEL_NAME
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
 
 
 class ChatChoice(BaseModel):
@@ -206,12 +212,14 @@ def build_api(answerer: Answerer, auth: tuple[str, str] | None = None, ingest_to
         if body.stream:
             answers = answerer.stream(question, previous)
             first = next(answers)  # before the headers go out: a missing index is a 503, as for the plain reply
-            return StreamingResponse(_sse(itertools.chain([first], answers), meta), media_type="text/event-stream",
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = _sse(itertools.chain([first], answers), meta, usage)
+            return StreamingResponse(events, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         answer = answerer.answer(question, previous)
         return {**meta, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, **_extra(answer)}
+                "usage": answer.usage.to_json(), **_extra(answer)}
 
     return api
 
@@ -220,14 +228,15 @@ def _extra(answer: Answer) -> dict:
     return {"citations": [c.to_json() for c in answer.citations], "answerable": answer.answerable, "notice": answer.notice}
 
 
-def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
+def _sse(answers: Iterator[Answer], meta: dict, include_usage: bool = False) -> Iterator[str]:
     """Server-sent events of `chat.completion.chunk`s: each snapshot's new text as a delta, the citations with the
     last one. Snapshots grow, so the deltas add up to the final answer, unless the language model fails mid-answer
     (or ends it with "not in the sources"): a stream cannot take text back, so it goes on after a blank line with
-    the answer that replaces it, in full and its notice first."""
-    def event(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
-        chunk = {**meta, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
+    the answer that replaces it, in full and its notice first. `include_usage`: a last chunk with no choices gives
+    the tokens used, as OpenAI's `stream_options` asks."""
+    def event(delta: dict | None, finish: str | None = None, extra: dict | None = None) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        chunk = {**meta, "object": "chat.completion.chunk", "choices": choices, **(extra or {})}
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
@@ -245,6 +254,8 @@ def _sse(answers: Iterator[Answer], meta: dict) -> Iterator[str]:
         yield event({"content": ("\n\n" if sent else "") + (str(e) or type(e).__name__)}, "stop")
     else:
         yield event({}, "stop", _extra(last) if last else None)
+    if include_usage:
+        yield event(None, extra={"usage": (last.usage if last else TokenUsage()).to_json()})
     yield "data: [DONE]\n\n"
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from rag.config import Settings
-from rag.schema import Hit
+from rag.schema import Hit, TokenUsage
 
 NO_ANSWER = "NOT_IN_SOURCES"
 LANGUAGE_NAMES = {"de": "German", "en": "English"}
@@ -49,9 +49,12 @@ def build_messages(question: str, hits: Sequence[Hit], language: str, note: str 
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def complete(settings: Settings, messages: list[dict], stream: bool = True) -> Iterator[str]:
+def complete(
+    settings: Settings, messages: list[dict], stream: bool = True, usage: TokenUsage | None = None
+) -> Iterator[str]:
     """Text deltas of a chat completion (one piece when `stream` is false); raises `LLMError` on any failure or
-    after `llm_timeout` seconds."""
+    after `llm_timeout` seconds. The tokens the server reports are added to `usage`."""
+    usage = usage if usage is not None else TokenUsage()
     import httpx
     import openai
 
@@ -69,8 +72,11 @@ def complete(settings: Settings, messages: list[dict], stream: bool = True) -> I
             stream=stream,
             temperature=0.1,
             max_tokens=settings.llm_max_tokens,
+            # a streamed reply reports its tokens in a last chunk only when asked; servers that don't know it ignore it
+            **({"stream_options": {"include_usage": True}} if stream else {}),
         )
         if not stream:
+            usage.add(response.usage)
             if not response.choices:
                 raise LLMError("the language model returned no answer")
             yield response.choices[0].message.content or ""
@@ -80,6 +86,7 @@ def complete(settings: Settings, messages: list[dict], stream: bool = True) -> I
             for event in response:
                 if time.monotonic() > deadline:
                     raise LLMError(f"the language model took longer than {settings.llm_timeout:g} s")
+                usage.add(event.usage)
                 for choice in event.choices or ():
                     if choice.delta and choice.delta.content:
                         yield choice.delta.content

@@ -114,6 +114,25 @@ class Citation:
 Mode = Literal["llm", "extractive"]
 
 
+@dataclass
+class TokenUsage:
+    """Tokens the language model server reported for the requests behind one answer (a follow-up's rewrite and the
+    answer itself); zero when no model was used, or when the server reports none."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, reported: object) -> None:
+        """Count a server's `usage` object (OpenAI's shape; None when it sent none)."""
+        self.prompt_tokens += getattr(reported, "prompt_tokens", 0) or 0
+        self.completion_tokens += getattr(reported, "completion_tokens", 0) or 0
+
+    def to_json(self) -> dict:
+        """OpenAI's `usage` shape."""
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer (possibly still streaming) with the citations its `[n]` markers point to."""
@@ -125,6 +144,7 @@ class Answer:
     notice: str = ""  # one line for the user, e.g. why the LLM was not used
     done: bool = True
     hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned, cited or not
+    usage: TokenUsage = field(default_factory=TokenUsage, compare=False)  # complete once `done`
 
     def to_json(self) -> dict:
         """The `ask --json` shape of the fixed CLI contract."""

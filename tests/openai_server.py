@@ -17,6 +17,7 @@ class FakeOpenAIServer:
         self.behaviour = "answer"
         self.status = 500
         self.requests: list[dict] = []
+        self.reported: list[dict] = []  # the `usage` sent with each reply
         self._stop = threading.Event()
         server = self
 
@@ -45,6 +46,14 @@ class FakeOpenAIServer:
                 else:
                     self._plain(body)
 
+            def _usage(self, body):
+                """Token counts that tell requests apart: a token per 4 characters, as in English."""
+                prompt = sum(len(str(m.get("content") or "")) for m in body["messages"]) // 4
+                usage = {"prompt_tokens": prompt, "completion_tokens": len(server.reply) // 4 + 1}
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                server.reported.append(usage)
+                return usage
+
             def _plain(self, body):
                 payload = json.dumps(
                     {
@@ -55,6 +64,7 @@ class FakeOpenAIServer:
                         "choices": [
                             {"index": 0, "message": {"role": "assistant", "content": server.reply}, "finish_reason": "stop"}
                         ],
+                        "usage": self._usage(body),
                     }
                 ).encode()
                 self.send_response(200)
@@ -91,7 +101,11 @@ class FakeOpenAIServer:
                     "model": body["model"],
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                 }
-                self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+                self.wfile.write(f"data: {json.dumps(final)}\n\n".encode())
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    usage = {**final, "choices": [], "usage": self._usage(body)}
+                    self.wfile.write(f"data: {json.dumps(usage)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True
 

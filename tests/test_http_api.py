@@ -86,6 +86,7 @@ def test_openai_client_gets_the_answer_and_its_citations(served):
     citations = completion.model_extra["citations"]
     assert citations[0]["n"] == 1 and citations[0]["article_id"] == SEED.name
     assert [m.id for m in client.models.list()] == ["newsrag"]
+    assert completion.usage.total_tokens == 0  # no language model: no tokens
 
 
 def test_earlier_user_messages_are_the_conversation_a_follow_up_continues(served):
@@ -114,6 +115,34 @@ def test_streamed_completion_adds_up_to_the_plain_one(llm_served):
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["citations"][0]["article_id"] == SEED.name
     assert plain.model_extra["citations"] == chunks[-1].model_extra["citations"]
+
+
+def test_token_usage_is_what_the_language_model_reported(llm_served):
+    url, llm = llm_served
+    client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0)
+    conversation = [{"role": "user", "content": "Wie viele Soldaten schickt Nordkorea nach Russland?"},
+                    {"role": "user", "content": "Und wie viele Pioniere?"}]
+
+    def reported_while(call):
+        before, scripted = len(llm.reported), llm.reply
+        llm.reply = "Wie viele Pioniere will Nordkorea nach Kursk schicken?"  # serves as the rewrite and the answer
+        try:
+            result = call()
+        finally:
+            llm.reply = scripted
+        return result, {k: sum(r[k] for r in llm.reported[before:]) for k in llm.reported[-1]}, len(llm.reported) - before
+
+    plain, reported, requests = reported_while(lambda: client.chat.completions.create(model="newsrag", messages=conversation))
+    assert requests == 2  # the follow-up's rewrite, then the answer
+    assert plain.usage.model_dump(exclude_none=True) == reported and reported["prompt_tokens"] > 0
+
+    chunks, reported, requests = reported_while(lambda: list(client.chat.completions.create(
+        model="newsrag", messages=conversation, stream=True, stream_options={"include_usage": True})))
+    assert llm.requests[-1]["body"]["stream_options"] == {"include_usage": True}  # asked of the model's server too
+    assert requests == 2 and chunks[-1].choices == [] and chunks[-1].usage.model_dump(exclude_none=True) == reported
+    assert all(c.usage is None for c in chunks[:-1]) and chunks[-2].choices[0].finish_reason == "stop"
+    unasked = list(client.chat.completions.create(model="newsrag", messages=conversation, stream=True))
+    assert all(c.usage is None and c.choices for c in unasked)
 
 
 @pytest.mark.parametrize(
