@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from rag import Answer, Answerer, Settings, get_settings, prepare_environment
 from rag.filters import SearchFilter
 from rag.followup import message_text
-from rag.http_api import same_secret
 from rag.schema import Citation
 from rag.store import IndexUnavailable
 
@@ -237,9 +236,8 @@ def describe_upload(result: UploadResult, labels: dict[str, str]) -> str:
     return "  \n".join(lines)
 
 
-def build_app(answerer: Answerer | None = None, language: str | None = None, ingest_token: str = "") -> gr.Blocks:
-    """The page, wired to `answerer` (default: the configured index and model). `ingest_token`: the secret the
-    `ingest` endpoint requires (without one, that endpoint refuses everything)."""
+def build_app(answerer: Answerer | None = None, language: str | None = None) -> gr.Blocks:
+    """The page, wired to `answerer` (default: the configured index and model)."""
     answerer = answerer or Answerer()
     settings = answerer.settings
     labels = LABELS.get(language or settings.ui_language, LABELS["de"])
@@ -264,19 +262,6 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
                 yield format_answer(answer, labels), sources_html(answer if answer.done else None, labels)
         except IndexUnavailable as e:
             yield esc(str(e)), sources_html(None, labels)
-
-    def ingest(paths: list[str], token: str) -> dict:
-        """Index files and folders of this machine, as `python -m ingest` would (which calls this while the page
-        serves the index: the page must be the index's only writer). `token`: from `<index>/page.json`, which only
-        the user running the page can read."""
-        from ingest.sync import IngestError, sync
-
-        if not same_secret(token or "", ingest_token):
-            return {"error": "wrong or missing token (see <index>/page.json)"}
-        try:
-            return sync([Path(p) for p in paths], settings).to_json()
-        except (IngestError, IndexUnavailable) as e:
-            return {"error": str(e)}
 
     def upload(files: list[str] | None):
         from ingest.uploads import save_and_index
@@ -338,7 +323,6 @@ def build_app(answerer: Answerer | None = None, language: str | None = None, ing
         gr.Timer(STATUS_REFRESH_SECONDS).tick(lambda: status_text(answerer, labels), None, status, api_visibility="private")
         gr.api(search, api_name="search")
         gr.api(article, api_name="article")
-        gr.api(ingest, api_name="ingest")
     return demo
 
 
@@ -375,7 +359,7 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
 
     s = answerer.settings
     token = secrets.token_urlsafe(24)
-    demo = build_app(answerer, ingest_token=token)
+    demo = build_app(answerer)
     app = gr.mount_gradio_app(
         build_api(answerer, s.auth_pair, ingest_token=token), demo, path="/", auth=s.auth_pair, css=CSS, head=HEAD,
         max_file_size=f"{s.max_file_mb:g}mb", footer_links=["api"],

@@ -3,8 +3,8 @@
 Chroma's PersistentClient keeps each collection's vector index in memory, per process: vectors that another process
 writes into the same directory stay invisible to the page, and its next lookups of them fail ("Error finding id").
 So the page announces itself in `<index>/page.json`, and `python -m ingest` sends its paths to the page's `ingest`
-endpoint with the token from that file (readable by its owner only), and the page runs the ordinary sync in its
-own process. Several serving processes
+endpoint (`POST /api/ingest`) with the token from that file (readable by its owner only), and the page runs the
+ordinary sync in its own process. Several serving processes
 on one index need Chroma's own server instead (see the README).
 """
 from __future__ import annotations
@@ -71,17 +71,27 @@ def sync_or_hand_over(paths: Sequence[Path], settings: Settings, progress=None) 
     page = None if settings.chroma_url else serving_page(settings.index_dir)
     if page is None:
         return sync(paths, settings, progress=progress), None
-    from gradio_client import Client
+    import httpx
 
     url = page["url"]
+    # the HTTP API's ingest: with RAG_AUTH its login, else the page's token
+    token = page.get("token", "")
+    login = {"auth": settings.auth_pair} if settings.auth_pair else {"headers": {"Authorization": f"Bearer {token}"}}
     try:
-        client = Client(url, auth=settings.auth_pair, verbose=False)
-        result = client.predict([os.path.abspath(p) for p in paths], page.get("token", ""), api_name="/ingest")
-    except Exception as e:  # noqa: BLE001 - any failure to reach the page is one message to the user
+        response = httpx.post(url + "api/ingest", json={"paths": [os.path.abspath(p) for p in paths]},
+                              timeout=httpx.Timeout(None, connect=10), **login)
+    except httpx.HTTPError as e:
         raise IngestError(
-            f"the page at {url} serves this index but did not take the ingest ({e}); "
+            f"the page at {url} serves this index but cannot be reached ({e}); "
             f"if no page is running, delete {Path(settings.index_dir) / PAGE_FILE}"
         ) from None
-    if "error" in result:
-        raise IngestError(f"the page at {url}: {result['error']}")
-    return SyncReport(**result), url
+    if response.status_code != 200:
+        raise IngestError(f"the page at {url} did not take the ingest: {_reason(response)}")
+    return SyncReport(**response.json()), url
+
+
+def _reason(response) -> str:
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"

@@ -202,7 +202,7 @@ def test_ingest_over_http_indexes_files_and_needs_auth_once_it_is_on(tmp_path):
         assert streamed.status_code == 503 and "python -m ingest" in streamed.json()["error"]["message"]
         # without RAG_AUTH, only who can read the page's token (its own user) may have it index files
         token = json.loads((tmp_path / "index" / "page.json").read_text("utf-8"))["token"]
-        for wrong in ({}, {"authorization": "Bearer guessed"}):
+        for wrong in ({}, {"authorization": "Bearer guessed"}, {"authorization": "Bearer Schlüssel".encode("latin-1")}):
             refused = httpx.post(page.url + "api/ingest", json={"paths": [str(folder)]}, headers=wrong, timeout=60)
             assert refused.status_code == 403 and "page.json" in refused.json()["detail"]
         bearer = {"authorization": f"Bearer {token}"}
