@@ -72,9 +72,10 @@ def _compound_parts(word: str) -> tuple[str, ...]:
 
 
 def question_language(text: str) -> str:
-    """"de" or "en": whichever language's function words the text uses more (German wins ties, as the corpus is
-    German). A library detector is overkill for telling two languages apart in a question."""
+    """"de" or "en": whichever language's own function words the text uses more; words of both ("in", "an",
+    "will") count for neither, and German wins ties, as the corpus is German. A library detector is overkill for
+    telling two languages apart in a question."""
     ws = words(text)
-    de = sum(w in _GERMAN for w in ws) + sum(ch in "äöüß" for ch in text.lower())
+    de = sum(w in _GERMAN and w not in _ENGLISH for w in ws) + sum(ch in "äöüß" for ch in text.lower())
     en = sum(w in _ENGLISH and w not in _GERMAN for w in ws)
     return "en" if en > de else "de"

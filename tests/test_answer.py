@@ -111,6 +111,23 @@ def test_a_new_question_in_a_conversation_is_answered_as_if_asked_alone(answerer
     assert (in_conversation.answerable, in_conversation.text) == (alone.answerable, alone.text)
 
 
+@pytest.mark.parametrize(
+    "question, language",
+    [
+        ("How much more will an average household in Graz pay for district heating?", "en"),
+        ("When will the U5 in Vienna open?", "en"),
+        ("Which hospital in Aleppo was hit in the attack?", "en"),
+        ("Wie viele Pioniere will Nordkorea nach Kursk schicken?", "de"),
+        ("Was kostet die Fernwärme in Wien?", "de"),
+        ("Wer traf Lawrow?", "de"),
+    ],
+)
+def test_the_question_s_language_is_told_by_words_of_one_language_only(question, language):
+    from rag.terms import question_language
+
+    assert question_language(question) == language  # "in", "an", "will" are words of both
+
+
 def test_date_and_source_filters_narrow_retrieval(answerer):
     from rag.filters import SearchFilter
 
