@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -204,13 +205,21 @@ def status_text(answerer: Answerer, labels: dict) -> str:
     try:
         store, served = answerer.retriever.store, answerer.retriever.serving.embed_model
         articles, chunks = store.counts()
-        updated = store.last_update() or labels["never"]
+        updated = readable_time(store.last_update()) or labels["never"]
         index = labels["status"].format(articles=articles, chunks=chunks, updated=updated, model=esc(served))
         if served != s.embed_model:
             index += "  \n" + labels["stale_model"].format(configured=esc(s.embed_model), model=esc(served))
     except IndexUnavailable as e:
         index = esc(str(e))
     return f"{mode}  \n{index}"
+
+
+def readable_time(iso: str) -> str:
+    """"2026-12-02 12:11 UTC" for an ISO time in UTC ("" stays "")."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
 
 
 def example_questions(answerer: Answerer, labels: dict, n: int = 3) -> list[str]:
@@ -319,7 +328,10 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
                 upload_button = gr.Button(labels["upload_button"], elem_id="upload-button")
                 upload_message = gr.Markdown(elem_id="upload-message")
         upload_button.click(upload, files, [upload_message, status, source_filter, files], api_name="upload")
-        # Articles also arrive from the watched folder or another process's ingest: keep the count current.
+        # Articles also arrive from the watched folder or another process's ingest: keep the count current, from the
+        # moment the page opens (what the page was built with may be hours old).
+        demo.load(lambda: (status_text(answerer, labels), gr.update(choices=agencies())), None, [status, source_filter],
+                  api_visibility="private")
         gr.Timer(STATUS_REFRESH_SECONDS).tick(lambda: status_text(answerer, labels), None, status, api_visibility="private")
         gr.api(search, api_name="search")
         gr.api(article, api_name="article")
