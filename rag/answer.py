@@ -43,6 +43,7 @@ MESSAGES = {
         "newest": " Am neuesten ist der Bericht {published} [{n}].",
         "off_period": "Hinweis: Kein gefundener Bericht stammt aus dem gefragten Zeitraum ({period}); "
                       "die Antwort beruht auf Berichten anderer Daten.",
+        "no_match": "Hinweis: Kein Artikel passt zu den gewählten Filtern (Zeitraum, Quelle).",
     },
     "en": {
         "quoting": "The articles say (quoted verbatim, in the original German):",
@@ -57,6 +58,7 @@ MESSAGES = {
         "newest": " The newest is the report {published} [{n}].",
         "off_period": "Note: none of the reports found is from the period asked about ({period}); the answer rests "
                       "on reports from other dates.",
+        "no_match": "Note: no article matches the chosen filters (period, source).",
     },
 }
 
@@ -128,7 +130,8 @@ class Answerer:
         relevant = gate.relevant(without_period(query, intent), view.query_vectors(topic), hits, lang, topic) if hits else []
         relevant = in_period(relevant, intent)
         if not relevant:
-            yield self._refusal(lang, hits)
+            # a filter that leaves nothing to search is said, or the user would blame the articles
+            yield self._refusal(lang, hits, notice=MESSAGES[lang]["no_match"] if filters and not hits else "")
             return
         notice = self._period_notice(intent, relevant, lang)
         if not self.settings.llm_enabled:

@@ -139,5 +139,7 @@ def test_date_and_source_filters_narrow_retrieval(answerer):
     refused = answerer.answer(question, filters=before)
     assert not refused.answerable and refused.citations == ()
     assert answerer.retriever.search(question, filters=SearchFilter(agencies=("Reuters",))) == []
+    nothing = answerer.answer(question, filters=SearchFilter(agencies=("Reuters",)))
+    assert not nothing.answerable and "Filtern" in nothing.notice  # said, not blamed on the articles
     with pytest.raises(ValueError, match="not a date"):
         SearchFilter(date_from="gestern")
