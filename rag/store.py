@@ -224,6 +224,12 @@ def date_bounds(date: str) -> tuple[int, int] | None:
     if not m:
         return None
     y, mo, d = int(m[1]), int(m[2] or 0), int(m[3] or 0)
+    try:
+        datetime(y, mo or 1, d or 1)
+    except ValueError:
+        return None  # "2025-13", "2025-02-30": not a date
+    if (m[2] and not mo) or (m[3] and not d):
+        return None  # "2025-00"
     if d:
         return (y * 10000 + mo * 100 + d,) * 2
     if mo:

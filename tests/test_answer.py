@@ -141,5 +141,6 @@ def test_date_and_source_filters_narrow_retrieval(answerer):
     assert answerer.retriever.search(question, filters=SearchFilter(agencies=("Reuters",))) == []
     nothing = answerer.answer(question, filters=SearchFilter(agencies=("Reuters",)))
     assert not nothing.answerable and "Filtern" in nothing.notice  # said, not blamed on the articles
-    with pytest.raises(ValueError, match="not a date"):
-        SearchFilter(date_from="gestern")
+    for bad in ("gestern", "2025-00", "2025-13", "2025-02-30"):
+        with pytest.raises(ValueError, match="not a date"):
+            SearchFilter(date_from=bad)
