@@ -110,6 +110,11 @@ class KeywordIndex:
         present = {aid for _, aid, h in rows if committed.get(aid) == h}
         return len(orphans), [aid for aid in committed if aid not in present]
 
+    def is_empty(self) -> bool:
+        """Whether no passage is indexed here."""
+        with self._lock:
+            return not self._db.execute("SELECT EXISTS (SELECT 1 FROM owners)").fetchone()[0]
+
     def generation(self) -> str:
         """The writer's generation (see `rag.store.Store.sync_keyword`) these passages were last known to match."""
         with self._lock:

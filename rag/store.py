@@ -12,6 +12,8 @@ import os
 from datetime import datetime, timezone
 import hashlib
 import re
+import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,8 +191,26 @@ class Database:
                 self._keyword.pop(key).close()
             if key not in self._keyword:
                 self.dir.mkdir(parents=True, exist_ok=True)
-                self._keyword[key] = KeywordIndex(self.dir / f"keyword-{key}.sqlite3")
+                self._keyword[key] = self._open_keyword(self.dir / f"keyword-{key}.sqlite3", key)
             return self._keyword[key]
+
+    def _open_keyword(self, path: Path, key: str) -> KeywordIndex:
+        """The keyword file at `path`; a damaged one is moved aside for a new one, which `Store` fills from the
+        stored chunks (the file holds nothing that is not in Chroma too)."""
+        try:
+            return KeywordIndex(path)
+        except sqlite3.DatabaseError as e:
+            with FileLock(self.dir / f"keyword-{key}.lock"):
+                try:
+                    return KeywordIndex(path)  # another process has replaced it meanwhile
+                except sqlite3.DatabaseError:
+                    aside = path.with_name(path.name + ".damaged")
+                    for suffix in ("-wal", "-shm"):
+                        Path(f"{path}{suffix}").unlink(missing_ok=True)
+                    os.replace(path, aside)
+                    print(f"warning: {path} was damaged ({e}); moved to {aside.name}, rebuilding it from the index",
+                          file=sys.stderr, flush=True)
+                    return KeywordIndex(path)
 
     def drop_builds(self, keep: set[str]) -> list[str]:
         """Delete every build (collections, keyword file, stamps) whose key is not in `keep`; returns their keys."""
@@ -261,6 +281,8 @@ class Store:
             f"articles-{key}", configuration=space, embedding_function=None
         )
         self.keyword = db.keyword_index(key)
+        if self.keyword.is_empty() and self.articles.count():  # a keyword file lost or damaged: built again
+            self.sync_keyword(force=True)
 
     # -- reading -------------------------------------------------------------------------------------------
 

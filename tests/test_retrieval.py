@@ -197,3 +197,34 @@ def test_a_keyword_file_dropped_and_built_again_by_another_process_is_read_anew(
         [("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")]
     )
     assert [cid for cid, _ in db.keyword_index("k").search("Bericht", 5)] == ["b.txt#0"]
+
+
+@pytest.mark.parametrize("harm", ["damaged", "deleted"])
+def test_a_damaged_or_lost_keyword_file_is_built_again_from_the_index(tmp_path, harm):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO, make_settings
+    from ingest.sync import sync
+    from rag.keyword import KeywordIndex
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "kinder.txt").write_text("Schulen in Graz\n\nDie Stadt nimmt mehr Kinder von Flüchtlingen auf.", "utf-8")
+    settings = make_settings(tmp_path / "ix")
+    sync([corpus], settings)
+    (keyword_file,) = settings.index_dir.glob("keyword-*.sqlite3")
+    for part in settings.index_dir.glob(keyword_file.name + "-*"):
+        part.unlink()
+    if harm == "damaged":
+        keyword_file.write_bytes(b"\x13 not a database " * 10)
+    else:
+        keyword_file.unlink()
+    # a new process (this one keeps its connection to the old file)
+    p = subprocess.run([sys.executable, "-m", "rag", "search", "Flüchtlingskinder", "--json", "--index",
+                        str(settings.index_dir)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert json.loads(p.stdout)[0]["article_id"] == "kinder.txt"
+    assert ("moved to" in p.stderr) == (harm == "damaged")
+    assert KeywordIndex(keyword_file).search("Flüchtlingskinder", 5)[0][0].startswith("kinder.txt#")
