@@ -51,7 +51,8 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 256)
         self._batch_size = batch_size
         self._lock = threading.Lock()
-        e5 = bool(re.search(r"(^|[-_/])e5([-_]|$)", model_id.lower()))
+        # the model's own name decides, not the folders it sits in ("e5-models/all-MiniLM-L6-v2" is no E5)
+        e5 = bool(re.search(r"(^|[-_])e5([-_]|$)", Path(model_id.rstrip("/\\")).name.lower()))
         self._query_prefix, self._passage_prefix = ("query: ", "passage: ") if e5 else ("", "")
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:

