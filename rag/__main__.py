@@ -19,13 +19,12 @@ def _settings(index_dir: Path | None) -> Settings:
 
 
 def _inputs(arg: str) -> Iterator[str]:
-    """The argument itself, or one line per input line when it is `-`."""
+    """The argument itself, or each input line when it is `-` (a blank one too: output line n answers input line n)."""
     if arg != "-":
         yield arg
         return
     for line in sys.stdin:
-        if line.strip():
-            yield line.strip()
+        yield line.strip()
 
 
 def _run(arg: str, handle: Callable[[str], None]) -> None:

@@ -79,11 +79,11 @@ def test_ingest_is_incremental_and_reports_each_case(corpus_and_index, first_ing
 
 def test_search_reads_queries_from_stdin_one_json_array_per_line(corpus_and_index, first_ingest):
     corpus, index, env = corpus_and_index
-    qs = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?\nWho did Kim meet in Wonsan?\n"
+    qs = "Wie viele nordkoreanische Soldaten wurden nach Russland verlegt?\n\nWho did Kim meet in Wonsan?\n"
     p = run("rag", "search", "-", "--json", "-k", "2", "--index", str(index), stdin=qs, env=env)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3 and lines.pop(1) == "[]"  # line n answers line n, a blank one with nothing
     for line in lines:
         hits = json.loads(line)
         assert len(hits) == 2 and hits[0]["source"].endswith(SEED.name) and hits[0]["date"] == "2025-07"
