@@ -20,6 +20,7 @@ from rag.time_intent import TimeIntent, parse_time, without_period
 
 
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
+FILTERED_KEYWORD_FACTOR = 10
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
@@ -119,11 +120,13 @@ class Retriever:
         n = max(30, k * (self.settings.max_chunks_per_article + 2))
         # the query embedding (C or torch, GIL released) runs beside the keyword search: the two largest costs
         embedding = _EMBEDDING.submit(view.query_vectors, query)
-        found = view.store.keyword_matches(query, n)
+        # The keyword index knows no dates or agencies: under a filter it is asked for more passages, and those
+        # outside the filter are left out, so that better matches elsewhere do not crowd out the ones inside.
+        found = view.store.keyword_matches(query, n * FILTERED_KEYWORD_FACTOR if filters else n)
         vector = embedding.result()
         dense, keyword = view.store.hybrid(vector, n, found, where=filters.where() if filters else None)
         if filters:
-            keyword = [(c, b) for c, b in keyword if filters.matches(c.article)]
+            keyword = [(c, b) for c, b in keyword if filters.matches(c.article)][:n]
         fused = fuse(dense, keyword, self.settings.dense_weight)
         if intent:
             fused = weigh_by_time(fused, intent)

@@ -343,11 +343,11 @@ class Store:
         self, vector: np.ndarray, n: int, found: Sequence[tuple[str, float]], where: dict | None = None
     ) -> tuple[list[StoredChunk], list[tuple[StoredChunk, float]]]:
         """Both sides of a hybrid search: the `n` nearest committed chunks (as `query`), and the committed chunks of
-        `keyword_matches` with their BM25 score (as `keyword_query`). Keyword hits the dense side found are not
+        `keyword_matches` with their BM25 score (as `keyword_query`), both within `where`. Keyword hits the dense side found are not
         fetched again, and the articles of both sides are fetched in one call: Chroma's per-call cost dominates."""
         nearest = self._nearest(vector, n, where)
         have = {row[0] for row in nearest}
-        committed = self._committed(nearest + self._fetch([cid for cid, _ in found if cid not in have], vector))
+        committed = self._committed(nearest + self._fetch([cid for cid, _ in found if cid not in have], vector, where))
         return [committed[row[0]] for row in nearest if row[0] in committed], _scored(found, committed)
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -377,11 +377,12 @@ class Store:
         found = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
         return [(i, doc, meta, 1.0 - float(d)) for i, doc, meta, d in found]
 
-    def _fetch(self, chunk_ids: Sequence[str], vector: np.ndarray) -> list[_Row]:
-        # a keyword row may name a chunk Chroma no longer has (it outlives it until the next sync): not returned
+    def _fetch(self, chunk_ids: Sequence[str], vector: np.ndarray, where: dict | None = None) -> list[_Row]:
+        # a keyword row may name a chunk Chroma no longer has (it outlives it until the next sync): not returned;
+        # nor are those `where` leaves out
         if not chunk_ids:
             return []
-        got = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
+        got = self.chunks.get(ids=list(chunk_ids), where=where or None, include=["documents", "metadatas", "embeddings"])
         if not got["ids"]:
             return []
         sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()

@@ -228,3 +228,31 @@ def test_a_damaged_or_lost_keyword_file_is_built_again_from_the_index(tmp_path, 
     assert json.loads(p.stdout)[0]["article_id"] == "kinder.txt"
     assert ("moved to" in p.stderr) == (harm == "damaged")
     assert KeywordIndex(keyword_file).search("Flüchtlingskinder", 5)[0][0].startswith("kinder.txt#")
+
+
+def test_the_keyword_side_counts_inside_a_filter_however_many_better_matches_lie_outside(tmp_path):
+    import json
+
+    from conftest import make_settings
+    from ingest.sync import sync
+    from rag import Retriever
+    from rag.filters import SearchFilter
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    zoo = "Der Zoo {} meldet ein Zebrafohlen. Das Zebrafohlen ist wohlauf, Besucher sehen das Zebrafohlen ab Juni."
+    records = [{"id": f"dpa-{i}", "title": f"Nachwuchs {i}", "date": "2024-05-01", "source": "dpa",
+                "text": zoo.format(f"Nummer {i}")} for i in range(34)]
+    records.append({"id": "apa-zoo", "title": "Tiergarten", "date": "2025-05-01", "source": "APA",
+                    "text": "Im Tiergarten Schönbrunn kam ein Zebrafohlen zur Welt. Es trinkt schon selbst."})
+    records.append({"id": "apa-wetter", "title": "Wetter", "date": "2025-05-01", "source": "APA",
+                    "text": "Am Wochenende wird es in Wien sonnig und warm."})
+    (corpus / "zoo.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
+    settings = make_settings(tmp_path / "ix")
+    sync([corpus], settings)
+    retriever = Retriever(settings)
+    assert not any(cid.startswith("apa-zoo") for cid, _ in retriever.store.keyword_matches("Zebrafohlen", 30))
+    hits = retriever.search("Zebrafohlen", k=2, filters=SearchFilter(agencies=("APA",)))
+    assert hits[0].article.article_id == "apa-zoo"
+    # found by both sides: the best fused score, not the dense side's share alone (0.55)
+    assert hits[0].score == pytest.approx(1.0)
