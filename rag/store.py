@@ -12,11 +12,13 @@ import os
 from datetime import datetime, timezone
 import hashlib
 import re
+import shutil
 import sqlite3
 import sys
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -212,6 +214,19 @@ class Database:
                           file=sys.stderr, flush=True)
                     return KeywordIndex(path)
 
+    def _vector_folders(self, collection: str) -> list[Path]:
+        """The folders of a local collection's vector index (its segment ids in Chroma's catalogue); none on a
+        server, or if the catalogue cannot be read."""
+        if self.url:
+            return []
+        try:
+            cid = str(self.client.get_collection(collection).id)
+            with closing(sqlite3.connect(f"file:{self.dir / 'chroma.sqlite3'}?mode=ro", uri=True)) as catalogue:
+                rows = catalogue.execute("SELECT id FROM segments WHERE collection = ? AND scope = 'VECTOR'", (cid,))
+                return [self.dir / row[0] for row in rows if re.fullmatch(r"[0-9a-f-]{36}", row[0])]
+        except Exception:  # noqa: BLE001 - another Chroma version's catalogue: leave the folders, lose nothing
+            return []
+
     def drop_builds(self, keep: set[str]) -> list[str]:
         """Delete every build (collections, keyword file, stamps) whose key is not in `keep`; returns their keys."""
         names = self.collection_names()
@@ -219,7 +234,10 @@ class Database:
         for key in dropped:
             for name in (f"chunks-{key}", f"articles-{key}"):
                 if name in names:
+                    folders = self._vector_folders(name)
                     self.client.delete_collection(name)
+                    for folder in folders:  # Chroma 1.x leaves them behind (chroma-core/chroma#5520)
+                        shutil.rmtree(folder, ignore_errors=True)
             with self._lock:
                 if (index := self._keyword.pop(key, None)) is not None:
                     index.close()  # else a later build of the same key would write into the deleted file

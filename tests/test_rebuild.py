@@ -89,6 +89,9 @@ def test_settings_change_rebuilds_switches_every_reader_and_prunes(small_corpus,
     assert keys == {settings_key(new), settings_key(third)}
     assert not list(db.dir.glob(f"keyword-{settings_key(old)}*"))
     assert list(db.dir.glob(f"keyword-{settings_key(third)}*"))
+    if not db.url:  # and its vector folders: one per collection kept, none left of dropped ones
+        vector_folders = [f for f in db.dir.iterdir() if f.is_dir() and len(f.name) == 36]
+        assert len(vector_folders) <= 4, sorted(f.name for f in vector_folders)
 
 
 def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(tmp_path, corpus):
