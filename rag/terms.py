@@ -11,7 +11,7 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 # One number written with thousands separators, the same one throughout: 12.000, 12 000, 12'000 (Swiss), 12 000
 # with a (narrow) no-break space. A comma is not among them: in German it is the decimal sign.
 GROUPED_NUMBER = r"(?<![\d.,])\d{1,3}([.'’\u00a0\u202f ])\d{3}(?:\1\d{3})*(?![\d.,]\d)"
-_WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole
+_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole; "_" splits, as in FTS5
 _GERMAN = frozenset(STOPWORDS_GERMAN) | {"viele", "vielen", "wer", "wen", "wem", "wann", "wo", "warum", "wieso", "welche", "welcher", "welches", "welchen"}
 _ENGLISH = frozenset(STOPWORDS_EN) | {"what", "which", "who", "how", "many", "much", "when", "where", "why", "did"}
 _STOP = _GERMAN | _ENGLISH

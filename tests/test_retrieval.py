@@ -96,6 +96,7 @@ def test_keyword_side_meets_compounds_and_stays_in_step(tmp_path):
     r = Retriever(settings)
     found = r.store.keyword.search("Flüchtlingskinder", 5)
     assert found and found[0][0].startswith("kinder.txt#")
+    assert r.store.keyword.search("Schulen_in_Graz", 5)[0][0].startswith("kinder.txt#")  # "_" splits words, as in FTS5
     assert r.search("Flüchtlingskinder", k=1)[0].article.article_id == "kinder.txt"
 
     (corpus / "wetter.txt").write_text("Wetter\n\nSchnee in Tirol, die Pässe sind gesperrt.", "utf-8")
