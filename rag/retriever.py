@@ -21,6 +21,14 @@ from rag.time_intent import TimeIntent, parse_time, without_period
 
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
 FILTERED_KEYWORD_FACTOR = 10
+# Embedding cost grows with length (≈ 2 ms a token here): a pasted article as a question would hold a search for
+# seconds. Its first 1,000 characters say what it is about.
+MAX_QUERY_CHARS = 1000
+
+
+def cut_query(query: str) -> str:
+    """`query`, cut at a word boundary to at most `MAX_QUERY_CHARS` characters."""
+    return query if len(query) <= MAX_QUERY_CHARS else query[:MAX_QUERY_CHARS].rsplit(None, 1)[0]
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
@@ -112,6 +120,7 @@ class Retriever:
         """The top `k` passages for `query`, best first; one long article does not crowd out others
         (see `rank_with_cap`). `view`: search this view (an answer uses one view throughout)."""
         k = k or self.settings.top_k
+        query = cut_query(query)
         intent = self.time_intent(query)
         question, query = query.strip(), without_period(query.strip(), intent)
         if not query:

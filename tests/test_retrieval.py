@@ -257,3 +257,23 @@ def test_the_keyword_side_counts_inside_a_filter_however_many_better_matches_lie
     assert hits[0].article.article_id == "apa-zoo"
     # found by both sides: the best fused score, not the dense side's share alone (0.55)
     assert hits[0].score == pytest.approx(1.0)
+
+
+def test_a_pasted_article_as_question_is_searched_by_its_beginning(retriever):
+    from dataclasses import replace
+
+    from rag.retriever import MAX_QUERY_CHARS
+
+    long = "Wo traf Kim Jong-un den russischen Außenminister? " + "Dazu kommen viele weitere Worte. " * 200
+    embedded = []
+    view = retriever.view()
+    original = view.query_vectors
+
+    class Recording:  # the view's cached embedding, recording what it is asked to embed
+        def __call__(self, text):
+            embedded.append(text)
+            return original(text)
+
+    hits = retriever.search(long, k=1, view=replace(view, query_vectors=Recording()))
+    assert embedded and all(len(t) <= MAX_QUERY_CHARS for t in embedded)
+    assert hits[0].article.article_id == SEED.name
