@@ -361,8 +361,9 @@ class Store:
         self, vector: np.ndarray, n: int, found: Sequence[tuple[str, float]], where: dict | None = None
     ) -> tuple[list[StoredChunk], list[tuple[StoredChunk, float]]]:
         """Both sides of a hybrid search: the `n` nearest committed chunks (as `query`), and the committed chunks of
-        `keyword_matches` with their BM25 score (as `keyword_query`), both within `where`. Keyword hits the dense side found are not
-        fetched again, and the articles of both sides are fetched in one call: Chroma's per-call cost dominates."""
+        `keyword_matches` with their BM25 score (as `keyword_query`), both within `where`. Keyword hits the dense side
+        found are not fetched again, and the articles of both sides are fetched in one call: Chroma's per-call cost
+        dominates."""
         nearest = self._nearest(vector, n, where)
         have = {row[0] for row in nearest}
         committed = self._committed(nearest + self._fetch([cid for cid, _ in found if cid not in have], vector, where))
@@ -400,7 +401,8 @@ class Store:
         # nor are those `where` leaves out
         if not chunk_ids:
             return []
-        got = self.chunks.get(ids=list(chunk_ids), where=where or None, include=["documents", "metadatas", "embeddings"])
+        got = self.chunks.get(ids=list(chunk_ids), where=where or None,
+                              include=["documents", "metadatas", "embeddings"])
         if not got["ids"]:
             return []
         sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()

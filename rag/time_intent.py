@@ -151,7 +151,7 @@ def _meant_as_date(question: str, phrase: str) -> bool:
     month = _AMBIGUOUS_MONTH.search(phrase)
     if month and not re.search(r"\d", phrase) and not _PERIOD_CUE.search(before + phrase[: month.start()]):
         return False
-    if re.fullmatch(r"(19|20)\d\d", phrase) and not _PERIOD_CUE.search(before):
+    if _YEAR.fullmatch(phrase) and not _PERIOD_CUE.search(before):
         counted = re.match(r"\s+(\w+)", question[at + len(phrase):])
         word = counted[1] if counted else ""
         if word and not _MONTH_NAME.fullmatch(word) and (word[0].isupper() or word.endswith("s")):
