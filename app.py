@@ -24,6 +24,7 @@ from rag import Answer, Answerer, Settings, get_settings, prepare_environment
 from rag.filters import SearchFilter
 from rag.followup import message_text
 from rag.schema import Citation
+from rag.retriever import settings_key
 from rag.store import IndexUnavailable
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ LABELS = {
         "status": "{articles} Artikel, {chunks} Passagen · letzte Aktualisierung: {updated} · Einbettungsmodell: {model}",
         "stale_model": "Konfiguriert ist {configured}; der Index wird bis zum Abschluss eines Neuaufbaus "
         "(`python -m ingest`) mit {model} durchsucht.",
+        "stale_build": "Der Index stammt von anderen Chunk-Einstellungen oder einer älteren Version; "
+        "`python -m ingest` baut ihn neu auf, bis dahin wird er weiter durchsucht.",
         "never": "unbekannt",
         "sources": "Quellen",
         "undated": "ohne Datum",
@@ -68,6 +71,8 @@ LABELS = {
         "status": "{articles} articles, {chunks} passages · last update: {updated} · embedding model: {model}",
         "stale_model": "{configured} is configured; the index is searched with {model} until a rebuild "
         "(`python -m ingest`) is complete.",
+        "stale_build": "The index was made with other chunking settings or by an older version; `python -m ingest` "
+        "rebuilds it, and it is searched as it is until then.",
         "never": "unknown",
         "sources": "Sources",
         "undated": "undated",
@@ -151,11 +156,13 @@ def also_reported(citation: Citation, labels: dict) -> str:
 
 
 def quote_spans(citation: Citation) -> list[tuple[int, int]]:
-    """Where the quoted words sit in the article (each quoted sentence, else the whole passage)."""
+    """Where the quoted words sit in the article (each quoted sentence, else the whole passage). A quote may come
+    from another passage of the article than the cited one: looked for from the passage on, then anywhere."""
     text, chunk = citation.hit.article.text, citation.hit.chunk
     spans = []
     for part in citation.quote.split(" … "):
         at = text.find(part, max(0, chunk.start - 1))
+        at = at if at >= 0 else text.find(part)
         if part and at >= 0:
             spans.append((at, at + len(part)))
     return sorted(spans) or [(chunk.start, chunk.end)]
@@ -209,6 +216,8 @@ def status_text(answerer: Answerer, labels: dict) -> str:
         index = labels["status"].format(articles=articles, chunks=chunks, updated=updated, model=esc(served))
         if served != s.embed_model:
             index += "  \n" + labels["stale_model"].format(configured=esc(s.embed_model), model=esc(served))
+        elif store.key != settings_key(s):
+            index += "  \n" + labels["stale_build"]
     except IndexUnavailable as e:
         index = esc(str(e))
     return f"{mode}  \n{index}"

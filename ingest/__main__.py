@@ -74,7 +74,8 @@ def _print_report(report, settings, as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
         return
     if report.rebuild:
-        click.echo(f"rebuilt for {report.rebuild['to']} (was {report.rebuild['from']}); the new build is now active")
+        r = report.rebuild
+        click.echo(f"rebuilt as {r['to_key']} for {r['to']} (was {r['from_key']} for {r['from']}); the new build is now active")
     click.echo(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
         f"{report.chunks} chunks written; index now holds {report.articles_total} articles "

@@ -1,9 +1,10 @@
 """Split an article into passages that fit the embedding model's window, on German sentence boundaries.
 
 Sentences are packed greedily up to a token budget counted with the model's own tokenizer (German takes about two
-tokens per word, and a model silently truncates what exceeds its window). Consecutive chunks share about
-`overlap_tokens` of whole sentences so that a fact split across a boundary is still found. Each chunk keeps its
-character offsets, so `article.text[start:end] == chunk.text`.
+tokens per word, and a model silently truncates what exceeds its window). The budget bounds what the model is fed for
+a chunk — prefix and special tokens, title and sentences — counted on the whole passage, since pieces counted alone
+do not add up exactly. Consecutive chunks share about `overlap_tokens` of whole sentences so that a fact split across
+a boundary is still found. Each chunk keeps its character offsets, so `article.text[start:end] == chunk.text`.
 """
 from __future__ import annotations
 
@@ -15,29 +16,42 @@ from rag.sentences import sentence_spans
 
 _WORD = re.compile(r"\S+")
 
+Unit = tuple[int, int, int]  # (start, end, own tokens) of a sentence, or of a word window of an over-long one
+
 
 def passage_text(article: Article, chunk_text: str) -> str:
-    """What gets embedded for a chunk: the article title gives every passage its context."""
-    return f"{article.title}\n{chunk_text}" if article.title else chunk_text
+    """What gets embedded for a chunk: the article title gives every passage its context, unless the passage opens
+    with it already (headerless text, whose title is its first line or sentence)."""
+    title = article.title
+    if not title or chunk_text.startswith(title.removesuffix(" …")):
+        return chunk_text
+    return f"{title}\n{chunk_text}"
 
 
 def chunk_article(
     article: Article, count_tokens: Callable[[str], int], max_tokens: int, overlap_tokens: int
 ) -> list[Chunk]:
-    """The article's chunks; the title's tokens are reserved from `max_tokens` since they are embedded too."""
-    budget = max(16, max_tokens - (count_tokens(article.title) if article.title else 0))
+    """The article's chunks, each fed to the model (title included) in at most `max_tokens` tokens."""
     text = article.text
-    units: list[tuple[int, int, int]] = []  # (start, end, tokens) of sentences, long ones cut into word windows
+    specials = count_tokens("")  # prefix and special tokens, which a passage pays once, not once per sentence
+
+    def fed(start: int, end: int) -> int:
+        return count_tokens(passage_text(article, text[start:end]))
+
+    budget = max(16, max_tokens - fed(0, 0))  # for one sentence's own tokens, next to the title
+    units: list[Unit] = []
     for start, end in sentence_spans(text):
-        n = count_tokens(text[start:end])
+        n = count_tokens(text[start:end]) - specials
         units.extend([(start, end, n)] if n <= budget else _word_windows(text, start, end, count_tokens, budget))
 
     spans: list[tuple[int, int]] = []
-    current: list[tuple[int, int, int]] = []
+    current: list[Unit] = []
     for unit in units:
-        if current and sum(u[2] for u in current) + unit[2] > budget:
+        if current and fed(current[0][0], unit[1]) > max_tokens:
             spans.append((current[0][0], current[-1][1]))
-            current = _overlap(current, overlap_tokens, budget - unit[2])
+            current = _overlap(current, overlap_tokens)
+            while current and fed(current[0][0], unit[1]) > max_tokens:
+                current.pop(0)
         current.append(unit)
     if current:
         spans.append((current[0][0], current[-1][1]))
@@ -55,22 +69,20 @@ def chunk_article(
     ]
 
 
-def _overlap(units: list[tuple[int, int, int]], overlap_tokens: int, room: int) -> list[tuple[int, int, int]]:
+def _overlap(units: list[Unit], overlap_tokens: int) -> list[Unit]:
     """The trailing sentences of the previous chunk to repeat; never all of it, so packing always advances."""
-    kept: list[tuple[int, int, int]] = []
+    kept: list[Unit] = []
     total = 0
     for unit in reversed(units[1:]):
-        if total + unit[2] > min(overlap_tokens, room):
+        if total + unit[2] > overlap_tokens:
             break
         kept.insert(0, unit)
         total += unit[2]
     return kept
 
 
-def _word_windows(
-    text: str, start: int, end: int, count_tokens: Callable[[str], int], budget: int
-) -> list[tuple[int, int, int]]:
-    """Cut an over-long sentence (a list, a table run together) into word windows that fit the budget.
+def _word_windows(text: str, start: int, end: int, count_tokens: Callable[[str], int], budget: int) -> list[Unit]:
+    """Cut an over-long sentence (a list, a table run together) into word windows whose own tokens fit the budget.
 
     Windows are first sized by adding up per-word counts (linear, but words tokenize differently alone than in
     context), then checked with a real count and halved until they fit.
@@ -81,16 +93,16 @@ def _word_windows(
     total = 0
     for w in words:
         n = max(1, count_tokens(text[w[0] : w[1]]) - specials)
-        if windows[-1] and total + n > budget - specials:
+        if windows[-1] and total + n > budget:
             windows.append([])
             total = 0
         windows[-1].append(w)
         total += n
-    fitted: list[tuple[int, int, int]] = []
+    fitted: list[Unit] = []
     pending = [ws for ws in reversed(windows) if ws]
     while pending:
         ws = pending.pop()
-        n = count_tokens(text[ws[0][0] : ws[-1][1]])
+        n = count_tokens(text[ws[0][0] : ws[-1][1]]) - specials
         if n <= budget or len(ws) == 1:
             fitted.append((ws[0][0], ws[-1][1], n))
         else:

@@ -153,11 +153,13 @@ class Answerer:
         if disagreement:  # every side is quoted, the newest first
             sides = [next(q for q in scored if q.hit is s.hit and q.text == s.sentence) for s in disagreement.sides]
             quotes = sides + [q for q in quotes if q not in sides]
-        numbers: dict[str, int] = {}  # chunk_id → [n], numbered by first use
+        # one number per article, by first use: two passages of one report are one source to the reader
+        by_article: dict[str, int] = {}
+        numbers: dict[str, int] = {}  # chunk_id → [n]
         cited: dict[int, tuple[Hit, list[str]]] = {}
         lines = [MESSAGES[lang]["quoting"]]
         for q in quotes:
-            n = numbers.setdefault(q.hit.chunk.chunk_id, len(numbers) + 1)
+            n = numbers[q.hit.chunk.chunk_id] = by_article.setdefault(q.hit.article.article_id, len(by_article) + 1)
             cited.setdefault(n, (q.hit, []))[1].append(q.text)
             lines.append(f"{_report(q.hit, lang)}: „{q.text}“ [{n}]")
         if disagreement:

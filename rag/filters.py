@@ -10,7 +10,8 @@ from rag.store import date_bounds
 @dataclass(frozen=True)
 class SearchFilter:
     """Only articles published within [date_from, date_to] (ISO, as precise as wanted: "2025", "2025-07",
-    "2025-07-13"; either end open) and, when `agencies` is given, by one of those sources. An article's date is a
+    "2025-07-13"; either end open) and, when `agencies` is given, by one of those sources (a byline names one or
+    several: "APA/dpa/AFP" is by APA, by dpa and by AFP). An article's date is a
     span ("2025-07" is all of July); it matches when the spans overlap. Undated articles match no date filter."""
 
     date_from: str = ""
@@ -33,14 +34,15 @@ class SearchFilter:
         if self.date_to:
             clauses.append({"date_min": {"$lte": date_bounds(self.date_to)[1]}})
         if self.agencies:
-            clauses.append({"agency": {"$in": list(self.agencies)}})
+            named = [{"agencies": {"$contains": name}} for name in self.agencies]
+            clauses.append(named[0] if len(named) == 1 else {"$or": named})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def matches(self, article: Article) -> bool:
         """The same test in Python, for results of the keyword side."""
-        if self.agencies and article.agency not in self.agencies:
+        if self.agencies and not set(article.agencies) & set(self.agencies):
             return False
         if self.date_from or self.date_to:
             span = date_bounds(article.date)

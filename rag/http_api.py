@@ -95,7 +95,8 @@ class AskIn(BaseModel):
     previous: list[str] = Field(default=[], description="Earlier questions of the conversation, oldest first.")
     date_from: str = Field(default="", description="YYYY, YYYY-MM or YYYY-MM-DD")
     date_to: str = ""
-    agencies: list[str] = []
+    agencies: list[str] = Field(default=[], description='Only articles whose byline names one of these ("dpa" '
+                                "matches \"APA/dpa/AFP\").")
 
 
 class IngestIn(BaseModel):

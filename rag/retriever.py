@@ -46,16 +46,16 @@ def settings_key(settings: Settings) -> str:
     return index_key(settings.embed_model, settings.chunk_tokens, settings.chunk_overlap_tokens)
 
 
-def serving_settings(settings: Settings) -> Settings:
-    """The settings to read the index with: the configured ones, or, while the index's active build was made with
-    another model or chunking (a rebuild not yet run or not yet complete), that build's."""
+def serving_build(settings: Settings) -> tuple[Settings, str]:
+    """The settings and build key to read the index with: the configured ones, or, while the index's active build
+    was made with another model, chunking or index format (a rebuild not yet run or not yet complete), that build's."""
     active = read_active(database(settings))
     if active is None or active.key == settings_key(settings):
-        return settings
+        return settings, settings_key(settings)
     return settings.model_copy(
         update={"embed_model": active.embed_model, "chunk_tokens": active.chunk_tokens,
                 "chunk_overlap_tokens": active.chunk_overlap_tokens}
-    )
+    ), active.key
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class IndexView:
     """One consistent view for a search or an answer: a store and the model its vectors were made with."""
 
     stamp: object  # of the active build when opened
-    settings: Settings  # what is actually served (see serving_settings)
+    settings: Settings  # what is actually served (see serving_build)
     store: Store
     embedder: Embedder
     query_vectors: Callable[[str], np.ndarray]
@@ -89,8 +89,8 @@ class Retriever:
         if opened is None or opened.stamp != stamp:
             with self._lock:
                 if self._opened is None or self._opened.stamp != stamp:
-                    serving = serving_settings(self.settings)
-                    store = open_store(serving)
+                    serving, key = serving_build(self.settings)
+                    store = Store(database(serving), key)
                     embedder = get_embedder(serving.embed_model)
                     self._opened = IndexView(stamp, serving, store, embedder, lru_cache(maxsize=256)(embedder.embed_query))
                 opened = self._opened

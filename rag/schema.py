@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
+
+
+# "APA/dpa/AFP", "Der Standard, APA", "Reuters & AP", "dpa und AFP": the agencies a byline names
+_BYLINE_SEPARATORS = re.compile(r"\s*(?:[/,;&+]|\bund\b|\band\b)\s*")
+
+
+def byline_agencies(byline: str) -> tuple[str, ...]:
+    """Each source a byline names ("APA/dpa/AFP" → APA, dpa, AFP), in order, once."""
+    return tuple(dict.fromkeys(name for name in _BYLINE_SEPARATORS.split(byline) if name))
 
 
 def content_hash(text: str) -> str:
@@ -28,6 +38,11 @@ class Article:
     def content_hash(self) -> str:
         """Hash over everything that ends up in the index, so a changed title or date also re-indexes."""
         return content_hash("\x1f".join((self.title, self.date, self.agency, self.url, self.text)))
+
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        """Each source its byline names: a filter for dpa finds the copies signed "APA/dpa/AFP" too."""
+        return byline_agencies(self.agency)
 
     @property
     def text_hash(self) -> str:

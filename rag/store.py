@@ -28,7 +28,7 @@ import numpy as np
 from filelock import FileLock
 
 from rag.keyword import KeywordIndex
-from rag.schema import Article, Chunk
+from rag.schema import Article, Chunk, byline_agencies
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
 
@@ -51,6 +51,10 @@ class StoredChunk:
     story: str = ""
 
 
+# How chunks are cut and what they carry. Part of every build's key: raising it makes the next ingest rebuild the
+# index once, as a change of model or chunk size does, while readers keep the old build until the new one is complete.
+# 2: chunks filled to the token budget (special tokens counted once per chunk); agencies stored one by one.
+INDEX_FORMAT = 2
 STATE_COLLECTION = "newsrag-state"  # server mode: the small named values (active build, stamps) as its metadata
 BUILD_STAMPS = ("updated", "stories", "generation")  # per-build named values: `<stamp>-<key>.txt`
 
@@ -249,9 +253,9 @@ class Database:
 
 
 def index_key(model_id: str, chunk_tokens: int, overlap_tokens: int) -> str:
-    """A collection-name-safe key for an embedding model and chunking settings."""
+    """A collection-name-safe key for an embedding model, chunking settings and `INDEX_FORMAT`."""
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", model_id.rsplit("/", 1)[-1]).strip("-").lower()[:40] or "model"
-    digest = hashlib.sha256(f"{model_id}|{chunk_tokens}|{overlap_tokens}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{model_id}|{chunk_tokens}|{overlap_tokens}|{INDEX_FORMAT}".encode()).hexdigest()[:8]
     return f"{slug}-{digest}"
 
 
@@ -309,8 +313,9 @@ class Store:
         return self.articles.count(), self.chunks.count()
 
     def agencies(self) -> list[str]:
-        """The distinct source agencies of the indexed articles."""
-        return sorted({m.get("agency", "") for m in self.manifest().values()} - {""})
+        """The distinct source agencies the indexed articles' bylines name."""
+        names = {name for meta in self.manifest().values() for name in byline_agencies(meta.get("agency", ""))}
+        return sorted(names, key=str.casefold)
 
     def last_update(self) -> str:
         """When an ingest last changed this index (ISO time, UTC), or "" if unknown."""
@@ -565,6 +570,8 @@ def _base_meta(article: Article) -> dict:
     }
     if bounds := date_bounds(article.date):
         meta["date_min"], meta["date_max"] = bounds
+    if article.agencies:  # a list, filtered with `$contains`; Chroma takes no empty one
+        meta["agencies"] = list(article.agencies)
     return meta
 
 

@@ -13,7 +13,15 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 GROUPED_NUMBER = r"(?<![\d.,])\d{1,3}([.'’\u00a0\u202f ])\d{3}(?:\1\d{3})*(?![\d.,]\d)"
 _WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole; "_" splits, as in FTS5
 _GERMAN = frozenset(STOPWORDS_GERMAN) | {"viele", "vielen", "wer", "wen", "wem", "wann", "wo", "warum", "wieso", "welche", "welcher", "welches", "welchen"}
-_ENGLISH = frozenset(STOPWORDS_EN) | {"what", "which", "who", "how", "many", "much", "when", "where", "why", "did"}
+# Lucene's 33 English stop words lack the auxiliaries and pronouns of English questions; kept as terms, "have" met
+# an English quote in a German article on the keyword side and outranked the article the question was about.
+_ENGLISH = frozenset(STOPWORDS_EN) | {
+    "what", "which", "who", "whom", "whose", "how", "many", "much", "when", "where", "why",
+    "do", "does", "did", "done", "have", "has", "had", "been", "being", "were",
+    "can", "could", "would", "should", "shall", "might", "must",
+    "i", "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "its", "them", "those",
+    "from", "about", "than", "any", "some",
+}
 _STOP = _GERMAN | _ENGLISH
 
 

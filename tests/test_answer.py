@@ -27,6 +27,28 @@ def test_extractive_answer_quotes_and_cites_the_seed(answerer):
     assert markers == {c.n for c in answer.citations}
 
 
+def test_quotes_from_two_passages_of_one_article_cite_one_source(answerer):
+    from app import LABELS, quote_spans, sources_html
+    from ingest.chunking import chunk_article
+    from ingest.loaders import load_file
+    from rag.schema import Hit
+
+    [article] = load_file(SEED, SEED.name).articles
+    chunks = chunk_article(article, answerer.retriever.embedder.count_tokens, 80, 0)
+    first = next(c for c in chunks if "Wonsan" in c.text)
+    later = next(c for c in chunks if "6.000 Pioniere" in c.text)
+    assert first.index != later.index
+    hits = [Hit(later, article, 0.9, 1, 0.9), Hit(first, article, 0.8, 2, 0.8)]
+    answer = answerer._extractive("Wie viele Pioniere schickt Nordkorea und wo traf Kim Lawrow?", hits, "de",
+                                  answerer.retriever.embedder)
+    quoted = [line for line in answer.text.splitlines()[1:] if line.endswith("]")]
+    assert any("Wonsan" in q for q in quoted) and any("6.000" in q for q in quoted)  # both passages are quoted
+    assert [c.n for c in answer.citations] == [1] and "[2]" not in answer.text  # ... as one source
+    [citation] = answer.citations
+    assert len(quote_spans(citation)) == len(quoted)  # every quote is marked in the article, wherever it sits
+    assert sources_html(answer, LABELS["de"]).count("<mark>") >= len(quoted)
+
+
 def test_english_question_gets_an_english_frame(answerer):
     answer = answerer.answer("How many engineers will North Korea send to Kursk?")
     assert answer.answerable and answer.text.startswith("The articles say")
@@ -128,12 +150,41 @@ def test_the_question_s_language_is_told_by_words_of_one_language_only(question,
     assert question_language(question) == language  # "in", "an", "will" are words of both
 
 
+@pytest.mark.parametrize(
+    ("byline", "agencies"),
+    [
+        ("APA/dpa/AFP", ("APA", "dpa", "AFP")),
+        ("Der Standard, APA", ("Der Standard", "APA")),
+        ("Reuters & AP", ("Reuters", "AP")),
+        ("dpa und AFP", ("dpa", "AFP")),
+        ("Bundesland Salzburg", ("Bundesland Salzburg",)),
+        ("APA / APA", ("APA",)),
+        ("", ()),
+    ],
+)
+def test_a_byline_names_each_of_its_agencies(byline, agencies):
+    from rag.schema import byline_agencies
+
+    assert byline_agencies(byline) == agencies
+
+
+def test_english_function_words_are_no_search_terms():
+    from rag.terms import index_terms
+
+    # "have" once matched an English quote in a German article and outranked the article asked about
+    assert index_terms("Which village in Donetsk could Russia claim to have captured, and where did he say so?") == [
+        "villag", "donetsk", "russia", "claim", "captured", "say"
+    ]
+
+
 def test_date_and_source_filters_narrow_retrieval(answerer):
     from rag.filters import SearchFilter
 
     question = "Wie viele Pioniere will Nordkorea nach Kursk schicken?"
-    july = SearchFilter(date_from="2025-07-01", date_to="2025-07-31", agencies=("APA/dpa/AFP",))
+    july = SearchFilter(date_from="2025-07-01", date_to="2025-07-31", agencies=("dpa",))  # signed "APA/dpa/AFP"
     assert {h.article.article_id for h in answerer.retriever.search(question, filters=july)} == {SEED.name}
+    assert {"APA", "dpa", "AFP"} <= set(answerer.retriever.store.agencies())  # what the page offers
+    assert "APA/dpa/AFP" not in answerer.retriever.store.agencies()
     before = SearchFilter(date_to="2025-06")
     assert all(h.article.article_id != SEED.name for h in answerer.retriever.search(question, filters=before))
     refused = answerer.answer(question, filters=before)

@@ -8,7 +8,7 @@ from ingest.chunking import chunk_article, passage_text
 from ingest.loaders import load_file
 from rag.embeddings import get_embedder
 from rag.schema import Article
-from rag.sentences import sentences
+from rag.sentences import sentence_spans, sentences
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_seed_chunks_fit_the_window_and_keep_offsets(embedder):
     assert len(chunks) >= 3
     for c in chunks:
         assert article.text[c.start : c.end] == c.text
-        assert embedder.count_tokens(passage_text(article, c.text)) <= 120 + 2  # title and text share the window
+        assert embedder.count_tokens(passage_text(article, c.text)) <= 120  # title and text share the window
     covered = "".join(article.text[c.start : c.end] for c in chunks)
     assert "6.000 Pioniere" in covered and "10.000" in covered
     # consecutive chunks overlap by whole sentences, and together they cover the whole article
@@ -67,11 +67,23 @@ def test_seed_chunks_fit_the_window_and_keep_offsets(embedder):
     assert chunks[0].start == 0 and chunks[-1].end == len(article.text.rstrip())
 
 
+def test_chunks_are_filled_up_to_the_budget(embedder):
+    """Packing is greedy on what the model is fed: a chunk ends only where its next sentence would not fit."""
+    [article] = load_file(SEED, SEED.name).articles
+    budget = 120
+    chunks = chunk_article(article, embedder.count_tokens, budget, 30)
+    ends = [end for _, end in sentence_spans(article.text)]
+    for chunk in chunks[:-1]:
+        next_end = min(e for e in ends if e > chunk.end)
+        longer = article.text[chunk.start : next_end]
+        assert embedder.count_tokens(passage_text(article, longer)) > budget, (chunk.text, longer[len(chunk.text):])
+
+
 def test_overlong_sentence_is_cut_into_windows(embedder):
     article = Article("x", "T", "Liste: " + ", ".join(f"Posten {i}" for i in range(600)) + ".", "x.txt")
     chunks = chunk_article(article, embedder.count_tokens, 100, 20)
     assert len(chunks) > 5
-    assert all(embedder.count_tokens(c.text) <= 100 for c in chunks)
+    assert all(embedder.count_tokens(passage_text(article, c.text)) <= 100 + 2 for c in chunks)
     assert all(article.text[c.start : c.end] == c.text for c in chunks)
 
 

