@@ -64,6 +64,10 @@ def test_page_and_http_api_serve_an_index_on_the_server(tmp_path, server, small_
     try:
         hits = httpx.get(page.url + "api/search", params={"q": "Lawrow Wonsan", "k": 3}, auth=login, timeout=60).json()
         assert hits[0]["article_id"] == SEED.name
+        for agencies, cited in ((["dpa"], {SEED.name}), (["Reuters"], set())):  # list metadata on a server too
+            asked = httpx.post(page.url + "api/ask", json={"question": "Wen traf Kim in Wonsan?", "agencies": agencies},
+                               auth=login, timeout=120).json()
+            assert {c["article_id"] for c in asked["citations"]} == cited
         (small_corpus / "pinguine.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         done = httpx.post(page.url + "api/ingest", json={"paths": [str(small_corpus)]}, auth=login, timeout=300).json()
         assert done["added"] == 1 and done["articles_total"] == 4
