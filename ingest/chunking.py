@@ -19,13 +19,15 @@ _WORD = re.compile(r"\S+")
 Unit = tuple[int, int, int]  # (start, end, own tokens) of a sentence, or of a word window of an over-long one
 
 
-def passage_text(article: Article, chunk_text: str) -> str:
-    """What gets embedded for a chunk: the article title gives every passage its context, unless the passage opens
-    with it already (headerless text, whose title is its first line or sentence)."""
+def passage_text(article: Article, chunk_text: str, start: int) -> str:
+    """What gets embedded for the chunk at offset `start`: the article title gives every passage its context, except
+    the first when the text opens with the title already (headerless text, whose title is its first line or
+    sentence, perhaps cut short with " …")."""
     title = article.title
-    if not title or chunk_text.startswith(title.removesuffix(" …")):
+    head = title.removesuffix(" …")
+    if start == 0 and title and chunk_text.startswith(head) and not chunk_text[len(head) : len(head) + 1].isalnum():
         return chunk_text
-    return f"{title}\n{chunk_text}"
+    return f"{title}\n{chunk_text}" if title else chunk_text
 
 
 def chunk_article(
@@ -36,7 +38,7 @@ def chunk_article(
     specials = count_tokens("")  # prefix and special tokens, which a passage pays once, not once per sentence
 
     def fed(start: int, end: int) -> int:
-        return count_tokens(passage_text(article, text[start:end]))
+        return count_tokens(passage_text(article, text[start:end], start))
 
     budget = max(16, max_tokens - fed(0, 0))  # for one sentence's own tokens, next to the title
     units: list[Unit] = []

@@ -317,7 +317,7 @@ def _apply(scanned: _Scan, settings: Settings, report: SyncReport, progress: Cal
                 if i + 1 < len(batches):
                     pending = pool.submit(chunk_batch, batches[i + 1])
                 with _timed(report, "embed"):
-                    vectors = embedder.embed_passages([passage_text(a, c.text) for a, cs in zip(batch, chunked) for c in cs])
+                    vectors = embedder.embed_passages([passage_text(a, c.text, c.start) for a, cs in zip(batch, chunked) for c in cs])
                 bounds = np.cumsum([0] + [len(cs) for cs in chunked])
                 with _timed(report, "write"):
                     store.write_articles(

@@ -34,15 +34,17 @@ class SearchFilter:
         if self.date_to:
             clauses.append({"date_min": {"$lte": date_bounds(self.date_to)[1]}})
         if self.agencies:
-            named = [{"agencies": {"$contains": name}} for name in self.agencies]
-            clauses.append(named[0] if len(named) == 1 else {"$or": named})
+            # a name the byline lists, or the whole byline: an index of format 1 has no lists, and a client may
+            # still send "APA/dpa/AFP" as the page once offered it
+            named = [c for name in self.agencies for c in ({"agencies": {"$contains": name}}, {"agency": name})]
+            clauses.append({"$or": named})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def matches(self, article: Article) -> bool:
         """The same test in Python, for results of the keyword side."""
-        if self.agencies and not set(article.agencies) & set(self.agencies):
+        if self.agencies and not set(self.agencies) & {article.agency, *article.agencies}:
             return False
         if self.date_from or self.date_to:
             span = date_bounds(article.date)

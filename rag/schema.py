@@ -8,13 +8,14 @@ from functools import cached_property
 from typing import Literal
 
 
-# "APA/dpa/AFP", "Der Standard, APA", "Reuters & AP", "dpa und AFP": the agencies a byline names
-_BYLINE_SEPARATORS = re.compile(r"\s*(?:[/,;&+]|\bund\b|\band\b)\s*")
+# "APA/dpa/AFP", "Der Standard, APA", "Reuters & AP": the agencies a byline names ("und" is left alone: it is part
+# of outlet names such as "Stadt und Land")
+_BYLINE_SEPARATORS = re.compile(r"\s*[/,;&+]\s*")
 
 
 def byline_agencies(byline: str) -> tuple[str, ...]:
     """Each source a byline names ("APA/dpa/AFP" → APA, dpa, AFP), in order, once."""
-    return tuple(dict.fromkeys(name for name in _BYLINE_SEPARATORS.split(byline) if name))
+    return tuple(dict.fromkeys(name for name in _BYLINE_SEPARATORS.split(byline.strip()) if name))
 
 
 def content_hash(text: str) -> str:

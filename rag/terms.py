@@ -18,8 +18,8 @@ _GERMAN = frozenset(STOPWORDS_GERMAN) | {"viele", "vielen", "wer", "wen", "wem",
 _ENGLISH = frozenset(STOPWORDS_EN) | {
     "what", "which", "who", "whom", "whose", "how", "many", "much", "when", "where", "why",
     "do", "does", "did", "done", "have", "has", "had", "been", "being", "were",
-    "can", "could", "would", "should", "shall", "might", "must",
-    "i", "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "its", "them", "those",
+    "could", "would", "should", "shall", "might", "must",  # not "can": Emre Can plays in German news
+    "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "its", "them", "those",
     "from", "about", "than", "any", "some",
 }
 _STOP = _GERMAN | _ENGLISH

@@ -59,7 +59,7 @@ def test_seed_chunks_fit_the_window_and_keep_offsets(embedder):
     assert len(chunks) >= 3
     for c in chunks:
         assert article.text[c.start : c.end] == c.text
-        assert embedder.count_tokens(passage_text(article, c.text)) <= 120  # title and text share the window
+        assert embedder.count_tokens(passage_text(article, c.text, c.start)) <= 120  # title and text share the window
     covered = "".join(article.text[c.start : c.end] for c in chunks)
     assert "6.000 Pioniere" in covered and "10.000" in covered
     # consecutive chunks overlap by whole sentences, and together they cover the whole article
@@ -76,14 +76,29 @@ def test_chunks_are_filled_up_to_the_budget(embedder):
     for chunk in chunks[:-1]:
         next_end = min(e for e in ends if e > chunk.end)
         longer = article.text[chunk.start : next_end]
-        assert embedder.count_tokens(passage_text(article, longer)) > budget, (chunk.text, longer[len(chunk.text):])
+        assert embedder.count_tokens(passage_text(article, longer, chunk.start)) > budget, (chunk.text, longer[len(chunk.text):])
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "start", "with_title"),
+    [
+        ("Kim traf Lawrow", "Kim traf Lawrow in Wonsan. Es ging um Kursk.", 0, False),  # headerless: its first line
+        ("Kim traf Lawrow in der …", "Kim traf Lawrow in der Küstenstadt Wonsan.", 0, False),  # a title cut short
+        ("Kim traf Lawrow", "Kim traf Lawrow in Wonsan. Es ging um Kursk.", 40, True),  # a later passage
+        ("Wien", "Wiener Festwochen beginnen.", 0, True),  # not the title, only its letters
+        ("Der Kanzler", "Der Kanzler sprach. Dann ging er.", 20, True),
+    ],
+)
+def test_the_title_is_embedded_unless_the_first_passage_opens_with_it(title, text, start, with_title):
+    embedded = passage_text(Article("a", title, text, "a.txt"), text, start)
+    assert embedded == (f"{title}\n{text}" if with_title else text)
 
 
 def test_overlong_sentence_is_cut_into_windows(embedder):
     article = Article("x", "T", "Liste: " + ", ".join(f"Posten {i}" for i in range(600)) + ".", "x.txt")
     chunks = chunk_article(article, embedder.count_tokens, 100, 20)
     assert len(chunks) > 5
-    assert all(embedder.count_tokens(passage_text(article, c.text)) <= 100 + 2 for c in chunks)
+    assert all(embedder.count_tokens(passage_text(article, c.text, c.start)) <= 100 + 2 for c in chunks)
     assert all(article.text[c.start : c.end] == c.text for c in chunks)
 
 

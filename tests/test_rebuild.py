@@ -102,10 +102,13 @@ def test_index_of_an_older_format_is_served_until_ingest_rebuilds_it(tmp_path, s
     from ingest.sync import sync
     from rag import Answerer, Retriever
     from rag.builds import read_active
+    from rag.filters import SearchFilter
     from rag.retriever import database, settings_key
+    from rag.schema import Article
 
     settings = make_settings(tmp_path / "index", embed_model=OLD)
     monkeypatch.setattr(rag.store, "INDEX_FORMAT", rag.store.INDEX_FORMAT - 1)
+    monkeypatch.setattr(Article, "agencies", property(lambda self: ()))  # format 1 stored whole bylines only
     sync([small_corpus], settings)
     old_key = settings_key(settings)
     monkeypatch.undo()
@@ -115,12 +118,16 @@ def test_index_of_an_older_format_is_served_until_ingest_rebuilds_it(tmp_path, s
     assert reader.store.key == old_key  # served as it is, not "no index"
     assert reader.search(QUESTION)[0].article.article_id == SEED.name
     assert "older version" in status_text(Answerer(reader), LABELS["en"])
+    byline = SearchFilter(agencies=("APA/dpa/AFP",))  # what the page offered then still filters the old index
+    assert reader.search(QUESTION, filters=byline)[0].article.article_id == SEED.name
     report = sync([], settings)
     assert report.rebuild is not None and report.rebuild["from"] == report.rebuild["to"] == OLD
     assert (report.rebuild["from_key"], report.rebuild["to_key"]) == (old_key, settings_key(settings))
     assert report.articles_total == 3 and read_active(database(settings)).key == settings_key(settings)
     assert reader.store.key == settings_key(settings)
     assert "older version" not in status_text(Answerer(reader), LABELS["en"])
+    for agencies in (("dpa",), ("APA/dpa/AFP",)):  # one name of the byline, or the whole of it
+        assert reader.search(QUESTION, filters=SearchFilter(agencies=agencies))[0].article.article_id == SEED.name
 
 
 def test_rebuild_keeps_articles_whose_files_are_gone_and_reports_no_false_skips(tmp_path, corpus):
