@@ -156,16 +156,9 @@ def also_reported(citation: Citation, labels: dict) -> str:
 
 
 def quote_spans(citation: Citation) -> list[tuple[int, int]]:
-    """Where the quoted words sit in the article (each quoted sentence, else the whole passage). A quote may come
-    from another passage of the article than the cited one: looked for from the passage on, then anywhere."""
-    text, chunk = citation.hit.article.text, citation.hit.chunk
-    spans = []
-    for part in citation.quote.split(" … "):
-        at = text.find(part, max(0, chunk.start - 1))
-        at = at if at >= 0 else text.find(part)
-        if part and at >= 0:
-            spans.append((at, at + len(part)))
-    return sorted(spans) or [(chunk.start, chunk.end)]
+    """Where the quoted words sit in the article: each quoted sentence (which may lie in another passage of the
+    article than the cited one), else the whole passage."""
+    return sorted(citation.spans) or [(citation.hit.chunk.start, citation.hit.chunk.end)]
 
 
 def marked(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:

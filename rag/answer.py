@@ -156,15 +156,18 @@ class Answerer:
         # one number per article, by first use: two passages of one report are one source to the reader
         by_article: dict[str, int] = {}
         numbers: dict[str, int] = {}  # chunk_id → [n]
-        cited: dict[int, tuple[Hit, list[str]]] = {}
+        cited: dict[int, tuple[Hit, list[Quote]]] = {}
         lines = [MESSAGES[lang]["quoting"]]
         for q in quotes:
             n = numbers[q.hit.chunk.chunk_id] = by_article.setdefault(q.hit.article.article_id, len(by_article) + 1)
-            cited.setdefault(n, (q.hit, []))[1].append(q.text)
+            cited.setdefault(n, (q.hit, []))[1].append(q)
             lines.append(f"{_report(q.hit, lang)}: „{q.text}“ [{n}]")
         if disagreement:
             lines.append(_disagreement_line(disagreement, numbers, lang))
-        citations = tuple(Citation(n, hit, " … ".join(texts)) for n, (hit, texts) in cited.items())
+        citations = tuple(
+            Citation(n, hit, " … ".join(q.text for q in qs), tuple((q.start, q.end) for q in qs))
+            for n, (hit, qs) in cited.items()
+        )
         return Answer("\n".join(lines), True, "extractive", citations, notice, True, tuple(hits))
 
     @staticmethod

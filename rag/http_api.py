@@ -73,11 +73,20 @@ class HitOut(Passage):
     text: str
 
 
+class QuoteOut(BaseModel):
+    """A quoted sentence and its character offsets in the article."""
+
+    text: str
+    start: int
+    end: int
+
+
 class CitationOut(Passage):
     """What `[n]` in an answer points to."""
 
     n: int
     quote: str
+    quotes: list[QuoteOut] = Field(description="Each quoted sentence (quoting mode); empty when the passage is cited.")
 
 
 class AnswerOut(BaseModel):

@@ -103,11 +103,13 @@ def _brief(article: Article) -> dict:
 
 @dataclass(frozen=True)
 class Citation:
-    """Passage number `n` as shown in the answer, the hit it points to and the quoted words."""
+    """Source number `n` as shown in the answer, the hit it points to and the quoted words; `spans` are the article
+    offsets of each quoted sentence (extractive answers; none when the whole passage is cited)."""
 
     n: int
     hit: Hit
     quote: str
+    spans: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict:
         """The citation shape of `ask --json`."""
@@ -123,6 +125,7 @@ class Citation:
             "quote": self.quote,
             "start": self.hit.chunk.start,
             "end": self.hit.chunk.end,
+            "quotes": [{"text": self.hit.article.text[s:e], "start": s, "end": e} for s, e in self.spans],
             "also_reported_by": [_brief(a) for a in self.hit.also],
         }
 

@@ -47,6 +47,11 @@ def test_quotes_from_two_passages_of_one_article_cite_one_source(answerer):
     [citation] = answer.citations
     assert len(quote_spans(citation)) == len(quoted)  # every quote is marked in the article, wherever it sits
     assert sources_html(answer, LABELS["de"]).count("<mark>") >= len(quoted)
+    listed = citation.to_json()["quotes"]  # ... and an API client gets each quote's place
+    assert [q["text"] for q in listed] == citation.quote.split(" … ")
+    assert all(article.text[q["start"] : q["end"]] == q["text"] for q in listed)
+    cited = citation.hit.chunk
+    assert any(not (cited.start <= q["start"] < cited.end) for q in listed)  # one lies outside the cited passage
 
 
 def test_english_question_gets_an_english_frame(answerer):
