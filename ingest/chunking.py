@@ -46,17 +46,37 @@ def chunk_article(
         n = count_tokens(text[start:end]) - specials
         units.extend([(start, end, n)] if n <= budget else _word_windows(text, start, end, count_tokens, budget))
 
+    def fits(first: int, last: int) -> bool:
+        return fed(units[first][0], units[last][1]) <= max_tokens
+
+    def furthest(first: int) -> int:
+        """The last unit of the chunk that starts at unit `first`: as many as fit. Guessed from the units' own counts,
+        then settled with whole-passage counts, two or three per chunk instead of one per unit (they cost most of the
+        chunking time, which runs beside the embedding and slows it)."""
+        last, total = first, units[first][2]
+        while last + 1 < len(units) and total + units[last + 1][2] <= budget:
+            last += 1
+            total += units[last][2]
+        if fits(first, last):
+            while last + 1 < len(units) and fits(first, last + 1):
+                last += 1
+        else:
+            while last > first:
+                last -= 1
+                if fits(first, last):
+                    break
+        return last
+
     spans: list[tuple[int, int]] = []
-    current: list[Unit] = []
-    for unit in units:
-        if current and fed(current[0][0], unit[1]) > max_tokens:
-            spans.append((current[0][0], current[-1][1]))
-            current = _overlap(current, overlap_tokens)
-            while current and fed(current[0][0], unit[1]) > max_tokens:
-                current.pop(0)
-        current.append(unit)
-    if current:
-        spans.append((current[0][0], current[-1][1]))
+    first = 0
+    while first < len(units):
+        last = furthest(first)
+        spans.append((units[first][0], units[last][1]))
+        if last + 1 == len(units):
+            break
+        first = last + 1 - len(_overlap(units[first : last + 1], overlap_tokens))
+        while first <= last and not fits(first, last + 1):
+            first += 1  # the repeated sentences make room for at least one new one
 
     return [
         Chunk(

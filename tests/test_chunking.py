@@ -79,6 +79,21 @@ def test_chunks_are_filled_up_to_the_budget(embedder):
         assert embedder.count_tokens(passage_text(article, longer, chunk.start)) > budget, (chunk.text, longer[len(chunk.text):])
 
 
+def test_whole_passages_are_counted_a_few_times_per_chunk_not_once_per_sentence(embedder):
+    """Whole-passage counts cost most of the chunking time, which runs beside the embedding and slows it."""
+    [article] = load_file(SEED, SEED.name).articles
+    sentences_of = len(sentence_spans(article.text))
+    passages = []
+
+    def counting(text: str) -> int:
+        if "\n" in text:  # a passage with its title; a sentence alone has none
+            passages.append(text)
+        return embedder.count_tokens(text)
+
+    chunks = chunk_article(article, counting, 270, 30)
+    assert len(passages) <= 3 * len(chunks) < sentences_of
+
+
 @pytest.mark.parametrize(
     ("title", "text", "start", "with_title"),
     [
