@@ -10,7 +10,7 @@ from rag.disagreement import Disagreement, find_disagreement
 from rag.extractive import Quote, best_quotes, scored_sentences
 from rag.filters import SearchFilter
 from rag.followup import standalone_question
-from rag.llm import NO_ANSWER, LLMError, build_messages, check_citations, complete
+from rag.llm import NO_ANSWER, LLMError, build_messages, by_article, check_citations, complete
 from rag.relevance import RelevanceGate
 from rag.retriever import Retriever
 from rag.schema import Answer, Citation, Hit, TokenUsage
@@ -188,32 +188,41 @@ class Answerer:
         disagreement = None
         if self.settings.flag_disagreement:
             disagreement = self._disagreement(question, scored_sentences(question, hits, embedder))
-        number = {h.chunk.chunk_id: i for i, h in enumerate(hits, 1)}  # passage numbers as sent
-        messages = build_messages(question, hits, lang, _disagreement_note(disagreement, number))
+        sources = by_article(hits)
+        number = {h.chunk.chunk_id: n for n, passages in enumerate(sources, 1) for h in passages}  # as sent
+        messages = build_messages(question, sources, lang, _disagreement_note(disagreement, number))
         raw = ""
         for delta in complete(self.settings, messages, stream, usage):
             raw += delta
             shown = _before_sentinel(raw)
             if NO_ANSWER in raw or not shown.strip():
                 continue  # nothing to show yet, or the reply is "not answerable" and is replaced below
-            text, cited = check_citations(shown, len(hits), final=False)
+            text, cited = check_citations(shown, len(sources), final=False)
             # stripped like the final text, so that every snapshot extends the one before (HTTP streams deltas)
-            yield Answer(text.strip(), True, "llm", self._citations(cited, hits), "", False, tuple(hits))
+            yield Answer(text.strip(), True, "llm", self._citations(cited, sources), "", False, tuple(hits))
         if NO_ANSWER in raw or not raw.strip():
             yield self._refusal(lang, hits, mode="llm")
             return
-        text, cited = check_citations(raw, len(hits), final=True)
+        text, cited = check_citations(raw, len(sources), final=True)
         if disagreement and not all(number[s.hit.chunk.chunk_id] in cited for s in disagreement.sides):
             # the model picked a side: the answer still shows both
             text = text.strip() + "\n" + _disagreement_line(disagreement, number, lang)
             cited += [number[s.hit.chunk.chunk_id] for s in disagreement.sides if number[s.hit.chunk.chunk_id] not in cited]
-        dates = "; ".join(f"[{n}] {_source(hits[n - 1], lang)}" for n in cited)
+        dates = "; ".join(f"[{n}] {_source(sources[n - 1][0], lang)}" for n in cited)
         text = text.strip() + (f"\n{MESSAGES[lang]['sources']}{dates}" if dates else "")
-        yield Answer(text, True, "llm", self._citations(cited, hits), notice, True, tuple(hits))
+        yield Answer(text, True, "llm", self._citations(cited, sources), notice, True, tuple(hits))
 
     @staticmethod
-    def _citations(cited: list[int], hits: list[Hit]) -> tuple[Citation, ...]:
-        return tuple(Citation(n, hits[n - 1], hits[n - 1].chunk.text) for n in cited)
+    def _citations(cited: list[int], sources: list[list[Hit]]) -> tuple[Citation, ...]:
+        """Source n points to its article's best-ranked passage; one that was sent as several passages quotes them
+        all, with their offsets."""
+        out = []
+        for n in cited:
+            passages = sources[n - 1]
+            spans = tuple((h.chunk.start, h.chunk.end) for h in passages) if len(passages) > 1 else ()
+            best = min(passages, key=lambda h: h.rank)
+            out.append(Citation(n, best, " … ".join(h.chunk.text for h in passages), spans))
+        return tuple(out)
 
 
 def _before_sentinel(raw: str) -> str:

@@ -86,7 +86,10 @@ class CitationOut(Passage):
 
     n: int
     quote: str
-    quotes: list[QuoteOut] = Field(description="Each quoted sentence (quoting mode); empty when the passage is cited.")
+    quotes: list[QuoteOut] = Field(
+        description="Each quoted sentence (quoting mode), or each passage when a model's answer cites an article it "
+        "was given in several passages; empty when one whole passage is cited."
+    )
 
 
 class AnswerOut(BaseModel):

@@ -104,7 +104,8 @@ def _brief(article: Article) -> dict:
 @dataclass(frozen=True)
 class Citation:
     """Source number `n` as shown in the answer, the hit it points to and the quoted words; `spans` are the article
-    offsets of each quoted sentence (extractive answers; none when the whole passage is cited)."""
+    offsets of each quote: a sentence of an extractive answer, or each passage of an article that an LLM answer
+    cites by several passages; none when one whole passage is cited."""
 
     n: int
     hit: Hit

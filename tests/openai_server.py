@@ -1,7 +1,8 @@
 """A small real HTTP server speaking the OpenAI chat-completions protocol, scripted per test.
 
 `behaviour` decides the reply: "answer" (JSON or SSE stream, as the client asks), "hang" (accept, never answer),
-"error" (HTTP `status`), "break" (stream a first piece, then drop the connection).
+"error" (HTTP `status`), "break" (stream a first piece, then drop the connection). A request with a field named in
+`rejects` gets HTTP 400, as from a server that does not know that field.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class FakeOpenAIServer:
         self.reply = ""
         self.behaviour = "answer"
         self.status = 500
+        self.rejects: set[str] = set()
         self.requests: list[dict] = []
         self.reported: list[dict] = []  # the `usage` sent with each reply
         self._stop = threading.Event()
@@ -33,9 +35,14 @@ class FakeOpenAIServer:
                 if server.behaviour == "hang":
                     server._stop.wait(120)
                     return
-                if server.behaviour == "error":
-                    payload = json.dumps({"error": {"message": "scripted failure", "type": "server_error"}}).encode()
-                    self.send_response(server.status)
+                unknown = sorted(server.rejects & set(body))
+                if server.behaviour == "error" or unknown:
+                    error = {"message": "scripted failure", "type": "server_error"}
+                    if unknown:  # worded as OpenAI-compatible servers word it
+                        error = {"message": f"Unrecognized request argument supplied: {unknown[0]}",
+                                 "type": "invalid_request_error"}
+                    payload = json.dumps({"error": error}).encode()
+                    self.send_response(400 if unknown else server.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -62,6 +62,28 @@ def test_request_layout_passes_passages_as_delimited_data(retriever, server):
     assert user.count("<passage ") == user.count("</passage>") >= 1
 
 
+def test_two_passages_of_one_article_are_one_source_for_the_model(retriever, server):
+    from ingest.chunking import chunk_article
+    from ingest.loaders import load_file
+    from rag.schema import Hit, TokenUsage
+
+    [article] = load_file(SEED, SEED.name).articles
+    chunks = chunk_article(article, retriever.embedder.count_tokens, 80, 0)
+    first = next(c for c in chunks if "Wonsan" in c.text)
+    later = next(c for c in chunks if "6.000 Pioniere" in c.text)
+    hits = [Hit(later, article, 0.9, 1, 0.9), Hit(first, article, 0.8, 2, 0.8)]
+    server.reply = "Kim traf Lawrow in Wonsan [1]; Nordkorea schickt 6.000 Pioniere [2]."
+    answerer = llm_answerer(retriever, server)
+    *_, answer = answerer._generate(QUESTION, hits, "de", False, retriever.embedder, "", TokenUsage())
+    user = server.requests[-1]["body"]["messages"][1]["content"]
+    assert user.count("<passage ") == 1 and '<passage n="1"' in user  # one article, one number
+    assert user.index("Wonsan") < user.index("6.000 Pioniere")  # its passages in reading order
+    assert "[2]" not in answer.text and [c.n for c in answer.citations] == [1]
+    [citation] = answer.citations
+    assert citation.hit is hits[0]  # the best-ranked passage stands for the source
+    assert [q["text"] for q in citation.to_json()["quotes"]] == [first.text, later.text]  # both marked
+
+
 def test_english_question_asks_for_an_english_answer(retriever, server):
     server.reply = "About 6,000 sappers [1]."
     llm_answerer(retriever, server).answer("How many engineers will North Korea send to Kursk?")
@@ -95,6 +117,15 @@ def test_server_errors_fall_back_with_a_notice(retriever, server, status, reason
     answer = llm_answerer(retriever, server).answer(QUESTION)
     assert answer.mode == "extractive" and "[1]" in answer.text and reason in answer.notice
     assert len(server.requests) == 1
+
+
+def test_server_rejecting_stream_options_still_streams_the_answer(retriever, server):
+    server.rejects = {"stream_options"}
+    server.reply = "Rund 6.000 Pioniere [1]."
+    final = list(llm_answerer(retriever, server).stream(QUESTION))[-1]
+    assert final.mode == "llm" and final.notice == "" and final.text.startswith("Rund 6.000 Pioniere [1].")
+    first, second = (r["body"] for r in server.requests[-2:])
+    assert "stream_options" in first and "stream_options" not in second and second["stream"] is True
 
 
 def test_refused_connection_falls_back(retriever):
