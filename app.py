@@ -11,6 +11,7 @@ import html
 import logging
 import re
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -340,6 +341,11 @@ def build_app(answerer: Answerer | None = None, language: str | None = None) -> 
     return demo
 
 
+# An open page's event stream (Gradio's heartbeat) never ends by itself: without a limit, a stop (Ctrl-C, or SIGTERM
+# from docker or systemd) would wait for every browser tab to be closed.
+GRACEFUL_SHUTDOWN_S = 5
+
+
 @dataclass
 class Served:
     """A page being served in a background thread (see `launch`)."""
@@ -349,16 +355,29 @@ class Served:
     thread: threading.Thread
 
     def close(self) -> None:
-        """Stop serving now: open event streams (Gradio's heartbeat) would hold a graceful shutdown for ≈ 15 s, and
-        their cancellation is expected, not an error to log."""
-        errors = logging.getLogger("uvicorn.error")
-        level = errors.level
-        errors.setLevel(logging.CRITICAL)
-        try:
-            self.server.should_exit = self.server.force_exit = True
-            self.thread.join(timeout=30)
-        finally:
-            errors.setLevel(level)
+        """Stop serving now, without waiting for open event streams."""
+        self.server.should_exit = self.server.force_exit = True
+        self.thread.join(timeout=30)
+
+
+def _quiet_server(app, host: str, port: int):
+    """A uvicorn server that ends open event streams within `GRACEFUL_SHUTDOWN_S` when it stops, and does not log
+    their cancellation: it is expected, not an error."""
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            errors = logging.getLogger("uvicorn.error")
+            level = errors.level
+            errors.setLevel(logging.CRITICAL)
+            try:
+                await super().shutdown(sockets)
+            finally:
+                errors.setLevel(level)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    return QuietServer(config)
 
 
 def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> Served | None:
@@ -366,8 +385,6 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
     unless given). While it runs, the page is a local index's writer: it announces itself so that `python -m ingest`
     elsewhere hands its work over (a Chroma server needs no such hand-over). `block=False` serves in a background
     thread and returns at once."""
-    import uvicorn
-
     from ingest.via_page import announce, withdraw
     from rag.http_api import build_api
 
@@ -384,7 +401,7 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
         # a daemon thread: it ends with the server process
         start_watching(Path(s.corpus_dir), s, log=lambda line: print(line, file=sys.stderr, flush=True))
     port = port or s.port
-    server = uvicorn.Server(uvicorn.Config(app, host=s.host, port=port, log_level="warning", access_log=False))
+    server = _quiet_server(app, s.host, port)
     host = "127.0.0.1" if s.host in ("0.0.0.0", "127.0.0.1", "localhost") else s.host
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     announce_page = not s.chroma_url
@@ -392,6 +409,8 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
         if announce_page:
             announce(s.index_dir, url, token)
         print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
+        # uvicorn shuts down on SIGTERM, then raises it again: ended like Ctrl-C, the announcement is withdrawn
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.run()  # in the main thread: Ctrl-C stops it (uvicorn shuts down, then re-raises it)
         except KeyboardInterrupt:
@@ -410,6 +429,10 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
         announce(s.index_dir, url, token)
         atexit.register(withdraw, s.index_dir)
     return Served(url, server, thread)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(settings: Settings | None = None) -> None:

@@ -119,3 +119,45 @@ def test_login_is_required_when_rag_auth_is_set(settings, indexed):
         assert hits and hits[0]["article_id"]
     finally:
         demo.close()
+
+
+def test_stopping_the_page_does_not_wait_for_open_browser_tabs(tmp_path):
+    """SIGTERM (docker stop, systemd) ends `python app.py` within seconds although a page's event stream (Gradio's
+    heartbeat) never ends by itself, quietly, and withdraws the page's announcement to ingest jobs."""
+    import http.client
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import REPO, make_settings
+    from ingest.sync import sync
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / SEED.name).write_bytes(SEED.read_bytes())
+    sync([corpus], make_settings(tmp_path / "index"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | {
+        "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_PORT": str(port), "RAG_WATCH": "false"}
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=Kim&k=1", timeout=10).read()
+                break
+            except OSError:
+                assert app.poll() is None and time.monotonic() < deadline, app.stderr.read()
+                time.sleep(0.3)
+        assert (tmp_path / "index" / "page.json").exists()
+        tab = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        tab.request("GET", "/gradio_api/heartbeat/test-tab")
+        assert tab.getresponse().status == 200
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=20) == 0
+    finally:
+        app.kill()
+    assert not (tmp_path / "index" / "page.json").exists()
+    assert "Traceback" not in app.stderr.read()
