@@ -158,7 +158,7 @@ def also_reported(citation: Citation, labels: dict) -> str:
 
 def quote_spans(citation: Citation) -> list[tuple[int, int]]:
     """Where the quoted words sit in the article: each quoted sentence (which may lie in another passage of the
-    article than the cited one), else the whole passage."""
+    article than the cited one) or each part a language model was given, else the whole passage."""
     return sorted(citation.spans) or [(citation.hit.chunk.start, citation.hit.chunk.end)]
 
 
@@ -365,15 +365,19 @@ def _quiet_server(app, host: str, port: int):
     their cancellation: it is expected, not an error."""
     import uvicorn
 
+    errors = logging.getLogger("uvicorn.error")
+
     class QuietServer(uvicorn.Server):
-        async def shutdown(self, sockets=None) -> None:
-            errors = logging.getLogger("uvicorn.error")
+        def run(self, sockets=None) -> None:
             level = errors.level
-            errors.setLevel(logging.CRITICAL)
             try:
-                await super().shutdown(sockets)
-            finally:
+                super().run(sockets)
+            finally:  # streams left open are cancelled when the event loop closes, after `shutdown`
                 errors.setLevel(level)
+
+        async def shutdown(self, sockets=None) -> None:
+            errors.setLevel(logging.CRITICAL)
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
@@ -406,16 +410,17 @@ def launch(answerer: Answerer, port: int | None = None, block: bool = True) -> S
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     announce_page = not s.chroma_url
     if block:
-        if announce_page:
-            announce(s.index_dir, url, token)
-        print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
         # uvicorn shuts down on SIGTERM, then raises it again: ended like Ctrl-C, the announcement is withdrawn
-        signal.signal(signal.SIGTERM, _interrupt)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
+            if announce_page:
+                announce(s.index_dir, url, token)
+            print(f"serving on {url} (API: {url}api/docs)", file=sys.stderr, flush=True)
             server.run()  # in the main thread: Ctrl-C stops it (uvicorn shuts down, then re-raises it)
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if announce_page:
                 withdraw(s.index_dir)
         return None

@@ -10,9 +10,9 @@ from rag.disagreement import Disagreement, find_disagreement
 from rag.extractive import Quote, best_quotes, scored_sentences
 from rag.filters import SearchFilter
 from rag.followup import standalone_question
-from rag.llm import NO_ANSWER, LLMError, build_messages, by_article, check_citations, complete
+from rag.llm import NO_ANSWER, LLMError, article_parts, build_messages, by_article, check_citations, complete
 from rag.relevance import RelevanceGate
-from rag.retriever import Retriever
+from rag.retriever import IndexView, Retriever
 from rag.schema import Answer, Citation, Hit, TokenUsage
 from rag.store import date_bounds
 from rag.terms import question_language
@@ -135,19 +135,19 @@ class Answerer:
             return
         notice = self._period_notice(intent, relevant, lang)
         if not self.settings.llm_enabled:
-            yield self._extractive(question, relevant, lang, view.embedder, notice)
+            yield self._extractive(question, relevant, lang, view, notice)
             return
         try:
-            yield from self._generate(query, relevant, lang, stream, view.embedder, notice, usage)
+            yield from self._generate(query, relevant, lang, stream, view, notice, usage)
         except LLMError as e:
             failed = MESSAGES[lang]["llm_failed"].format(reason=str(e))
-            yield self._extractive(question, relevant, lang, view.embedder, _join(failed, notice))
+            yield self._extractive(question, relevant, lang, view, _join(failed, notice))
 
     def _refusal(self, lang: str, hits: Sequence[Hit], mode: str | None = None, notice: str = "") -> Answer:
         return Answer(MESSAGES[lang]["no_answer"], False, mode or self.mode, (), notice, True, tuple(hits))
 
-    def _extractive(self, question: str, hits: list[Hit], lang: str, embedder: Embedder, notice: str = "") -> Answer:
-        scored = scored_sentences(question, hits, embedder)
+    def _extractive(self, question: str, hits: list[Hit], lang: str, view: IndexView, notice: str = "") -> Answer:
+        scored = _scored(question, hits, view)
         quotes = best_quotes(scored)
         disagreement = self._disagreement(question, scored) if self.settings.flag_disagreement else None
         if disagreement:  # every side is quoted, the newest first
@@ -182,12 +182,12 @@ class Answerer:
         return MESSAGES[lang]["off_period"].format(period=describe_period(intent, lang))
 
     def _generate(
-        self, question: str, hits: list[Hit], lang: str, stream: bool, embedder: Embedder, notice: str,
+        self, question: str, hits: list[Hit], lang: str, stream: bool, view: IndexView, notice: str,
         usage: TokenUsage,
     ) -> Iterator[Answer]:
         disagreement = None
         if self.settings.flag_disagreement:
-            disagreement = self._disagreement(question, scored_sentences(question, hits, embedder))
+            disagreement = self._disagreement(question, _scored(question, hits, view))
         sources = by_article(hits)
         number = {h.chunk.chunk_id: n for n, passages in enumerate(sources, 1) for h in passages}  # as sent
         messages = build_messages(question, sources, lang, _disagreement_note(disagreement, number))
@@ -214,15 +214,23 @@ class Answerer:
 
     @staticmethod
     def _citations(cited: list[int], sources: list[list[Hit]]) -> tuple[Citation, ...]:
-        """Source n points to its article's best-ranked passage; one that was sent as several passages quotes them
-        all, with their offsets."""
+        """Source n points to its article's best-ranked passage; one that was sent as several passages quotes what
+        they cover (`article_parts`), with offsets."""
         out = []
         for n in cited:
             passages = sources[n - 1]
-            spans = tuple((h.chunk.start, h.chunk.end) for h in passages) if len(passages) > 1 else ()
             best = min(passages, key=lambda h: h.rank)
-            out.append(Citation(n, best, " … ".join(h.chunk.text for h in passages), spans))
+            if len(passages) == 1:
+                out.append(Citation(n, best, best.chunk.text))
+                continue
+            parts = tuple(article_parts(passages))
+            out.append(Citation(n, best, " … ".join(best.article.text[s:e] for s, e in parts), parts))
         return tuple(out)
+
+
+def _scored(question: str, hits: list[Hit], view: IndexView) -> list[Quote]:
+    # the query vector cache: the search has mostly embedded this very question already
+    return scored_sentences(question, view.query_vectors(question.strip()), hits, view.embedder)
 
 
 def _before_sentinel(raw: str) -> str:

@@ -25,9 +25,10 @@ class Quote:
     score: float
 
 
-def scored_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[Quote]:
-    """Every sentence of `hits`' passages, best answer to `question` first, scored by meaning (embedding cosine)
-    and by how many of the question's content words they contain (names and numbers matter in news)."""
+def scored_sentences(question: str, question_vector: np.ndarray, hits: list[Hit], embedder: Embedder) -> list[Quote]:
+    """Every sentence of `hits`' passages, best answer to `question` first, scored by meaning (embedding cosine to
+    `question_vector`, the question's query embedding) and by how many of the question's content words they contain
+    (names and numbers matter in news)."""
     candidates: list[tuple[Hit, int, int]] = []
     seen: set[tuple[str, int]] = set()
     for hit in hits:
@@ -39,7 +40,7 @@ def scored_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list
     if not candidates:
         return []
     texts = [h.chunk.text[s:e] for h, s, e in candidates]
-    cosine = embedder.embed_passages(texts) @ embedder.embed_query(question)
+    cosine = embedder.embed_passages(texts) @ question_vector
     q_terms = set(terms(question))
     overlap = np.array([len(q_terms & set(terms(t))) / len(q_terms) if q_terms else 0.0 for t in texts])
     scores = 0.5 * cosine + 0.5 * overlap

@@ -30,6 +30,9 @@ Rules:
 - If the passages do not answer the question, reply exactly {no_answer} and nothing else."""
 
 
+_REJECTS_STREAM_OPTIONS: set[str] = set()  # servers that answered HTTP 400/422 to `stream_options`
+
+
 class LLMError(Exception):
     """The LLM server could not give an answer; the message is one line for the user."""
 
@@ -44,7 +47,7 @@ def build_messages(question: str, sources: Sequence[Sequence[Hit]], language: st
         attrs = " ".join(
             f'{k}="{html.escape(v, quote=True)}"' for k, v in (("title", a.title), ("date", a.date), ("source", a.agency)) if v
         )
-        text = "\n…\n".join(html.escape(hit.chunk.text, quote=False) for hit in passages)
+        text = "\n…\n".join(html.escape(a.text[start:end], quote=False) for start, end in article_parts(passages))
         blocks.append(f'<passage n="{n}" {attrs}>\n{text}\n</passage>')
     user = "<passages>\n" + "\n".join(blocks) + "\n</passages>\n\n" + (f"Note: {note}\n\n" if note else "")
     user += f"Question: {question.strip()}"
@@ -59,6 +62,18 @@ def by_article(hits: Sequence[Hit]) -> list[list[Hit]]:
     for hit in hits:
         groups.setdefault(hit.article.article_id, []).append(hit)
     return [sorted(group, key=lambda h: h.chunk.start) for group in groups.values()]
+
+
+def article_parts(passages: Sequence[Hit]) -> list[tuple[int, int]]:
+    """The (start, end) offsets in the article of what one article's `passages` (in reading order) cover. Passages
+    that overlap or touch (neighbouring chunks share sentences) make one part: no sentence is sent or quoted twice."""
+    parts: list[tuple[int, int]] = []
+    for hit in passages:
+        if parts and hit.chunk.start <= parts[-1][1]:
+            parts[-1] = (parts[-1][0], max(parts[-1][1], hit.chunk.end))
+        else:
+            parts.append((hit.chunk.start, hit.chunk.end))
+    return parts
 
 
 def complete(
@@ -84,16 +99,16 @@ def complete(
             max_tokens=settings.llm_max_tokens, **extra,
         )
 
+    # a streamed reply reports its tokens in a last chunk only when asked; most servers ignore the field if unknown
+    ask_usage = stream and settings.llm_base_url not in _REJECTS_STREAM_OPTIONS
     try:
-        if not stream:
+        try:
+            response = create(**({"stream_options": {"include_usage": True}} if ask_usage else {}))
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
+            if not ask_usage or "stream_options" not in str(e):
+                raise
+            _REJECTS_STREAM_OPTIONS.add(settings.llm_base_url)  # asked without it from now on; tokens go uncounted
             response = create()
-        else:
-            try:  # a streamed reply reports its tokens in a last chunk only when asked
-                response = create(stream_options={"include_usage": True})
-            except openai.BadRequestError as e:
-                if "stream_options" not in str(e):
-                    raise
-                response = create()  # a server that rejects the field (most ignore it): its tokens go uncounted
         if not stream:
             usage.add(response.usage)
             if not response.choices:

@@ -40,7 +40,7 @@ def test_quotes_from_two_passages_of_one_article_cite_one_source(answerer):
     assert first.index != later.index
     hits = [Hit(later, article, 0.9, 1, 0.9), Hit(first, article, 0.8, 2, 0.8)]
     answer = answerer._extractive("Wie viele Pioniere schickt Nordkorea und wo traf Kim Lawrow?", hits, "de",
-                                  answerer.retriever.embedder)
+                                  answerer.retriever.view())
     quoted = [line for line in answer.text.splitlines()[1:] if line.endswith("]")]
     assert any("Wonsan" in q for q in quoted) and any("6.000" in q for q in quoted)  # both passages are quoted
     assert [c.n for c in answer.citations] == [1] and "[2]" not in answer.text  # ... as one source
@@ -201,3 +201,23 @@ def test_date_and_source_filters_narrow_retrieval(answerer):
     for bad in ("gestern", "2025-00", "2025-13", "2025-02-30"):
         with pytest.raises(ValueError, match="not a date"):
             SearchFilter(date_from=bad)
+
+
+def test_an_answer_embeds_a_plain_question_once(answerer, monkeypatch):
+    """Search, relevance gate and quote scoring share the question's embedding (≈ 15–40 ms each here)."""
+    view = answerer.retriever.view()
+    view.query_vectors.cache_clear()
+    engine, embedded = view.embedder._model, []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def query(self, text):
+            embedded.append(text)
+            return engine.query(text)
+
+    monkeypatch.setattr(view.embedder, "_model", Counting())
+    answer = answerer.answer("Wie viele Pioniere will Nordkorea nach Kursk schicken?")
+    assert answer.answerable and answer.mode == "extractive"
+    assert embedded == ["Wie viele Pioniere will Nordkorea nach Kursk schicken?"]

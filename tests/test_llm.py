@@ -74,7 +74,7 @@ def test_two_passages_of_one_article_are_one_source_for_the_model(retriever, ser
     hits = [Hit(later, article, 0.9, 1, 0.9), Hit(first, article, 0.8, 2, 0.8)]
     server.reply = "Kim traf Lawrow in Wonsan [1]; Nordkorea schickt 6.000 Pioniere [2]."
     answerer = llm_answerer(retriever, server)
-    *_, answer = answerer._generate(QUESTION, hits, "de", False, retriever.embedder, "", TokenUsage())
+    *_, answer = answerer._generate(QUESTION, hits, "de", False, retriever.view(), "", TokenUsage())
     user = server.requests[-1]["body"]["messages"][1]["content"]
     assert user.count("<passage ") == 1 and '<passage n="1"' in user  # one article, one number
     assert user.index("Wonsan") < user.index("6.000 Pioniere")  # its passages in reading order
@@ -82,6 +82,16 @@ def test_two_passages_of_one_article_are_one_source_for_the_model(retriever, ser
     [citation] = answer.citations
     assert citation.hit is hits[0]  # the best-ranked passage stands for the source
     assert [q["text"] for q in citation.to_json()["quotes"]] == [first.text, later.text]  # both marked
+
+    # neighbouring chunks share sentences: sent and quoted once, as one part
+    overlapping = chunk_article(article, retriever.embedder.count_tokens, 80, 30)
+    a, b = next((a, b) for a, b in zip(overlapping, overlapping[1:]) if b.start < a.end)
+    shared = article.text[b.start : a.end]
+    *_, answer = answerer._generate(QUESTION, [Hit(b, article, 0.9, 1, 0.9), Hit(a, article, 0.8, 2, 0.8)], "de",
+                                    False, retriever.view(), "", TokenUsage())
+    block = server.requests[-1]["body"]["messages"][1]["content"]
+    assert block.count(shared.strip()) == 1 and "\n…\n" not in block
+    assert [(q["start"], q["end"]) for q in answer.citations[0].to_json()["quotes"]] == [(a.start, b.end)]
 
 
 def test_english_question_asks_for_an_english_answer(retriever, server):
@@ -126,6 +136,9 @@ def test_server_rejecting_stream_options_still_streams_the_answer(retriever, ser
     assert final.mode == "llm" and final.notice == "" and final.text.startswith("Rund 6.000 Pioniere [1].")
     first, second = (r["body"] for r in server.requests[-2:])
     assert "stream_options" in first and "stream_options" not in second and second["stream"] is True
+    asked = len(server.requests)
+    list(llm_answerer(retriever, server).stream(QUESTION))
+    assert len(server.requests) == asked + 1  # the server is not asked with the field again
 
 
 def test_refused_connection_falls_back(retriever):
