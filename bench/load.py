@@ -140,7 +140,10 @@ def main() -> None:
             print("error:", e)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # an older app.py waited for open event streams
+            server.kill()
 
 
 if __name__ == "__main__":
