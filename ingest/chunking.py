@@ -2,14 +2,19 @@
 
 Sentences are packed greedily up to a token budget counted with the model's own tokenizer (German takes about two
 tokens per word, and a model silently truncates what exceeds its window). The budget bounds what the model is fed for
-a chunk — prefix and special tokens, title and sentences — counted on the whole passage, since pieces counted alone
-do not add up exactly. Consecutive chunks share about `overlap_tokens` of whole sentences so that a fact split across
-a boundary is still found. Each chunk keeps its character offsets, so `article.text[start:end] == chunk.text`.
+a chunk — prefix and special tokens, title and sentences. Tokenizers split on whitespace before anything else, so the
+counts of sentences separated by whitespace add up to their passage's count once the prefix and special tokens are
+counted once; packing goes by these sums, and each chunk is checked with one count of its whole passage (counting is
+superlinear in length, and chunking runs beside the embedding). Where sentences touch without whitespace (a sentence
+split inside "f1.8"), whole passages are counted. Consecutive chunks share about `overlap_tokens` of whole sentences so
+that a fact split across a boundary is still found. Each chunk keeps its character offsets, so
+`article.text[start:end] == chunk.text`.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import accumulate
 
 from rag.schema import Article, Chunk
 from rag.sentences import sentence_spans
@@ -35,7 +40,8 @@ def chunk_article(
 ) -> list[Chunk]:
     """The article's chunks, each fed to the model (title included) in at most `max_tokens` tokens."""
     text = article.text
-    specials = count_tokens("")  # prefix and special tokens, which a passage pays once, not once per sentence
+    joined = joined_specials(count_tokens)
+    title = count_tokens(article.title) - joined if article.title else 0
 
     def fed(start: int, end: int) -> int:
         return count_tokens(passage_text(article, text[start:end], start))
@@ -43,22 +49,35 @@ def chunk_article(
     budget = max(16, max_tokens - fed(0, 0))  # for one sentence's own tokens, next to the title
     units: list[Unit] = []
     for start, end in sentence_spans(text):
-        n = count_tokens(text[start:end]) - specials
-        units.extend([(start, end, n)] if n <= budget else _word_windows(text, start, end, count_tokens, budget))
+        n = count_tokens(text[start:end]) - joined
+        units.extend([(start, end, n)] if n <= budget else _word_windows(text, start, end, count_tokens, joined, budget))
+    own = list(accumulate((u[2] for u in units), initial=0))
+    # touching[i]: joins before unit i that are not whitespace (their counts may not add up), accumulated
+    touching = list(accumulate((not text[a[1] : b[0]].isspace() for a, b in zip(units, units[1:])), initial=0))
+
+    def summed(first: int, last: int) -> int:
+        """The passage's count from its parts: exact where `exact(first, last)`."""
+        start, end = units[first][0], units[last][1]
+        titled = passage_text(article, text[start:end], start) != text[start:end]
+        return joined + title * titled + own[last + 1] - own[first]
+
+    def exact(first: int, last: int) -> bool:
+        return touching[last] == touching[first]
 
     def fits(first: int, last: int) -> bool:
         return fed(units[first][0], units[last][1]) <= max_tokens
 
+    def room(first: int, last: int) -> bool:
+        return summed(first, last) <= max_tokens if exact(first, last) else fits(first, last)
+
     def furthest(first: int) -> int:
-        """The last unit of the chunk that starts at unit `first`: as many as fit. Guessed from the units' own counts,
-        then settled with whole-passage counts, two or three per chunk instead of one per unit (they cost most of the
-        chunking time, which runs beside the embedding and slows it)."""
-        last, total = first, units[first][2]
-        while last + 1 < len(units) and total + units[last + 1][2] <= budget:
+        """The last unit of the chunk that starts at unit `first`: as many as fit, by their summed counts, checked
+        with one count of the whole passage (more only where units touch or the check fails)."""
+        last = first
+        while last + 1 < len(units) and summed(first, last + 1) <= max_tokens:
             last += 1
-            total += units[last][2]
         if fits(first, last):
-            while last + 1 < len(units) and fits(first, last + 1):
+            while last + 1 < len(units) and not exact(first, last + 1) and fits(first, last + 1):
                 last += 1
         else:
             while last > first:
@@ -68,14 +87,18 @@ def chunk_article(
         return last
 
     spans: list[tuple[int, int]] = []
-    first = 0
+    first, done = 0, -1  # done: the last unit of the chunk before
     while first < len(units):
         last = furthest(first)
+        if last <= done:  # the repeated sentences left no room after all: this chunk repeats none
+            first = done + 1
+            last = furthest(first)
         spans.append((units[first][0], units[last][1]))
         if last + 1 == len(units):
             break
+        done = last
         first = last + 1 - len(_overlap(units[first : last + 1], overlap_tokens))
-        while first <= last and not fits(first, last + 1):
+        while first <= last and not room(first, last + 1):
             first += 1  # the repeated sentences make room for at least one new one
 
     return [
@@ -91,6 +114,12 @@ def chunk_article(
     ]
 
 
+def joined_specials(count_tokens: Callable[[str], int]) -> int:
+    """The tokens a passage pays once, whatever text it holds: the model's prefix and special tokens. Not the count
+    of an empty passage: E5's tokenizer counts the space that ends "passage: " as a token until text follows it."""
+    return 2 * count_tokens("Wort") - count_tokens("Wort Wort")
+
+
 def _overlap(units: list[Unit], overlap_tokens: int) -> list[Unit]:
     """The trailing sentences of the previous chunk to repeat; never all of it, so packing always advances."""
     kept: list[Unit] = []
@@ -103,18 +132,18 @@ def _overlap(units: list[Unit], overlap_tokens: int) -> list[Unit]:
     return kept
 
 
-def _word_windows(text: str, start: int, end: int, count_tokens: Callable[[str], int], budget: int) -> list[Unit]:
+def _word_windows(
+    text: str, start: int, end: int, count_tokens: Callable[[str], int], joined: int, budget: int
+) -> list[Unit]:
     """Cut an over-long sentence (a list, a table run together) into word windows whose own tokens fit the budget.
 
-    Windows are first sized by adding up per-word counts (linear, but words tokenize differently alone than in
-    context), then checked with a real count and halved until they fit.
+    Windows are first sized by adding up per-word counts, then checked with a real count and halved until they fit.
     """
-    specials = count_tokens("")
     words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
     windows: list[list[tuple[int, int]]] = [[]]
     total = 0
     for w in words:
-        n = max(1, count_tokens(text[w[0] : w[1]]) - specials)
+        n = max(1, count_tokens(text[w[0] : w[1]]) - joined)
         if windows[-1] and total + n > budget:
             windows.append([])
             total = 0
@@ -124,7 +153,7 @@ def _word_windows(text: str, start: int, end: int, count_tokens: Callable[[str],
     pending = [ws for ws in reversed(windows) if ws]
     while pending:
         ws = pending.pop()
-        n = count_tokens(text[ws[0][0] : ws[-1][1]]) - specials
+        n = count_tokens(text[ws[0][0] : ws[-1][1]]) - joined
         if n <= budget or len(ws) == 1:
             fitted.append((ws[0][0], ws[-1][1], n))
         else:

@@ -54,8 +54,9 @@ class StoredChunk:
 # How chunks are cut and what they carry. Part of every build's key: raising it makes the next ingest rebuild the
 # index once, as a change of model or chunk size does, while readers keep the old build until the new one is complete.
 # 2: chunks filled to the token budget (special tokens counted once per chunk), no repeated title; agencies stored
-# one by one; English function words no longer keyword terms.
-INDEX_FORMAT = 2
+# one by one; English function words no longer keyword terms. 3: sentences packed by their summed token counts (the
+# overlap counted right: it held one sentence more).
+INDEX_FORMAT = 3
 STATE_COLLECTION = "newsrag-state"  # server mode: the small named values (active build, stamps) as its metadata
 BUILD_STAMPS = ("updated", "stories", "generation")  # per-build named values: `<stamp>-<key>.txt`
 

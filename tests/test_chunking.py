@@ -8,7 +8,7 @@ from ingest.chunking import chunk_article, passage_text
 from ingest.loaders import load_file
 from rag.embeddings import get_embedder
 from rag.schema import Article
-from rag.sentences import sentence_spans, sentences
+from rag.sentences import _tokenizer, sentence_spans, sentences
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,37 @@ from rag.sentences import sentence_spans, sentences
 def test_sentence_is_not_split(sentence):
     text = f"Ein erster Satz steht hier. {sentence} Ein letzter Satz folgt."
     assert sentences(text) == ["Ein erster Satz steht hier.", sentence, "Ein letzter Satz folgt."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Super 👍 Das war's. Danke ❤️ an alle!", "Österreich 🇦🇹 gewinnt 3:1. 👍🏽 Toll :-) oder?", "Kein Emoji. Nur Text."],
+)
+def test_sentences_are_split_and_emoji_kept_as_somajo_does(text):
+    from somajo import SoMaJo
+
+    plain = SoMaJo("de_CMC", split_camel_case=False, character_offsets=True)
+    expected = [[(t.text, t.token_class) for t in s] for s in plain.tokenize_text([text])]
+    assert [[(t.text, t.token_class) for t in s] for s in _tokenizer().tokenize_text([text])] == expected
+
+
+def test_text_without_emoji_skips_somajos_search_grapheme_by_grapheme(monkeypatch):
+    """SoMaJo's emoji step compiles its pattern for every grapheme: a third of its time on news text."""
+    import regex
+
+    searched = []
+    finditer = regex.finditer
+
+    def counting(pattern, string, *args, **kwargs):
+        if pattern == r"\X":
+            searched.append(string)
+        return finditer(pattern, string, *args, **kwargs)
+
+    monkeypatch.setattr(regex, "finditer", counting)
+    sentence_spans("Nordkorea schickt Pioniere. Das meldete KCNA am 24. März.")
+    assert searched == []
+    sentence_spans("Nordkorea schickt Pioniere 👷. Das meldete KCNA.")
+    assert searched  # text with an emoji still goes through SoMaJo's own step
 
 
 def test_paragraph_break_ends_a_sentence():
@@ -79,8 +110,9 @@ def test_chunks_are_filled_up_to_the_budget(embedder):
         assert embedder.count_tokens(passage_text(article, longer, chunk.start)) > budget, (chunk.text, longer[len(chunk.text):])
 
 
-def test_whole_passages_are_counted_a_few_times_per_chunk_not_once_per_sentence(embedder):
-    """Whole-passage counts cost most of the chunking time, which runs beside the embedding and slows it."""
+def test_whole_passages_are_counted_once_per_chunk(embedder):
+    """Counting is superlinear in length and chunking runs beside the embedding, slowing it: sentences are packed by
+    the sum of their counts, and each chunk is checked with one count of its whole passage."""
     [article] = load_file(SEED, SEED.name).articles
     sentences_of = len(sentence_spans(article.text))
     passages = []
@@ -90,8 +122,37 @@ def test_whole_passages_are_counted_a_few_times_per_chunk_not_once_per_sentence(
             passages.append(text)
         return embedder.count_tokens(text)
 
-    chunks = chunk_article(article, counting, 270, 30)
-    assert len(passages) <= 3 * len(chunks) < sentences_of
+    chunks = chunk_article(article, counting, 120, 30)
+    assert len(chunks) >= 4
+    assert len(passages) <= len(chunks) + 1 < sentences_of  # + the title alone, which bounds a sentence's size
+
+
+def test_chunks_fit_when_counts_do_not_add_up(embedder):
+    """A tokenizer whose passage count exceeds the sum of its sentences' (here one token more per 80 characters):
+    the check of each whole passage keeps every chunk within the budget, and packing still advances."""
+    [article] = load_file(SEED, SEED.name).articles
+
+    def count(text: str) -> int:
+        return embedder.count_tokens(text) + len(text) // 80
+
+    chunks = chunk_article(article, count, 120, 40)
+    assert all(count(passage_text(article, c.text, c.start)) <= 120 for c in chunks)
+    assert all(a.start < b.start and a.end < b.end for a, b in zip(chunks, chunks[1:]))
+    assert chunks[-1].end == len(article.text.rstrip())
+
+
+def test_sentences_that_touch_are_counted_whole(embedder):
+    """SoMaJo splits "f1.8" after "f1.": the two sentences touch, and their counts do not add up."""
+    text = " ".join(f"Das Objektiv Nummer {i} hat die Blende f1.8 und kostet {i}00 Euro." for i in range(40))
+    article = Article("cam", "Kameras", text, "cam.txt")
+    chunks = chunk_article(article, embedder.count_tokens, 100, 20)
+    assert len(chunks) > 3
+    assert all(embedder.count_tokens(passage_text(article, c.text, c.start)) <= 100 for c in chunks)
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)
+    ends = [end for _, end in sentence_spans(text)]
+    for chunk in chunks[:-1]:  # filled: the next sentence would not have fitted
+        longer = text[chunk.start : min(e for e in ends if e > chunk.end)]
+        assert embedder.count_tokens(passage_text(article, longer, chunk.start)) > 100
 
 
 @pytest.mark.parametrize(
