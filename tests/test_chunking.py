@@ -128,14 +128,15 @@ def test_whole_passages_are_counted_once_per_chunk(embedder):
 
 
 def test_chunks_fit_when_counts_do_not_add_up(embedder):
-    """A tokenizer whose passage count exceeds the sum of its sentences' (here one token more per 80 characters):
-    the check of each whole passage keeps every chunk within the budget, and packing still advances."""
+    """A tokenizer whose passage count exceeds the sum of its sentences' (here one token more per 40 characters):
+    the check of each whole passage keeps every chunk within the budget, and packing still advances where the
+    repeated sentences turn out to leave no room for a new one."""
     [article] = load_file(SEED, SEED.name).articles
 
     def count(text: str) -> int:
-        return embedder.count_tokens(text) + len(text) // 80
+        return embedder.count_tokens(text) + len(text) // 40
 
-    chunks = chunk_article(article, count, 120, 40)
+    chunks = chunk_article(article, count, 120, 100)
     assert all(count(passage_text(article, c.text, c.start)) <= 120 for c in chunks)
     assert all(a.start < b.start and a.end < b.end for a, b in zip(chunks, chunks[1:]))
     assert chunks[-1].end == len(article.text.rstrip())
