@@ -154,7 +154,7 @@ def main() -> None:
     changed.write_text(all_rows[0][1], encoding="utf-8")
     (corpus / article_id(1)).write_text(all_rows[1][1], encoding="utf-8")
     builds = [("ours (python -m ingest)", wall, full["chunks"], full["seconds"])]
-    order = ["naive", "naive", "ours", "ours"] * args.rounds  # after the first "ours": ours naive naive ours ours naive …
+    order = ["naive", "naive", "ours", "ours"] * args.rounds  # after the first build (ours): A B B A A B …
     for i, pipeline in enumerate(order[: 2 * args.rounds - 1]):
         if pipeline == "naive" and args.skip_naive:
             continue
