@@ -2,8 +2,9 @@
 
 Two collections per (embedding model, chunking settings) pair, so vectors of two models never mix:
 - `chunks-…`: one record per passage with our own vectors (Chroma's default embedding function would download).
-- `articles-…`: one record per article: full text and metadata. Its content hash is the commit point of a write,
-  so a reader never sees half an article (see `write_articles`).
+- `articles-…`: one record per article: full text and metadata. Its content hash is the commit point of a write
+  for ingest (what is indexed); this machine's search file (rag.keyword) holds a read copy of the committed
+  versions, whose commit comes last, so a reader never sees half an article (see `write_articles`).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from filelock import FileLock
 
-from rag.keyword import KeywordIndex
+from rag.keyword import IndexedChunk, KeywordIndex
 from rag.schema import Article, Chunk, byline_agencies
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
@@ -35,9 +36,6 @@ _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chro
 
 class IndexUnavailable(Exception):
     """The index is missing, empty, built for another model, or unusable; the message says what to do."""
-
-
-_Row = tuple[str, str, dict, float]  # a stored chunk as Chroma returns it: id, text, metadata, cosine similarity
 
 
 @dataclass(frozen=True)
@@ -305,7 +303,7 @@ class Store:
             f"articles-{key}", configuration=space, embedding_function=None
         )
         self.keyword = db.keyword_index(key)
-        if self.keyword.is_empty() and self.articles.count():  # a keyword file lost or damaged: built again
+        if self.keyword.is_empty() and self.articles.count():  # a keyword file lost, damaged or of an older version: built again
             self.sync_keyword(force=True)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -362,30 +360,34 @@ class Store:
 
     def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[StoredChunk]:
         """The `n` nearest chunks of committed article versions, best first, with cosine similarity."""
-        return list(self._committed(self._nearest(vector, n, where)).values())
+        return self.hybrid(vector, n, [], where)[0]
 
     def hybrid(
         self, vector: np.ndarray, n: int, found: Sequence[tuple[str, float]], where: dict | None = None
     ) -> tuple[list[StoredChunk], list[tuple[StoredChunk, float]]]:
-        """Both sides of a hybrid search: the `n` nearest committed chunks (as `query`), and the committed chunks of
-        `keyword_matches` with their BM25 score (as `keyword_query`), both within `where`. Keyword hits the dense side
-        found are not fetched again, and the articles of both sides are fetched in one call: Chroma's per-call cost
-        dominates."""
-        nearest = self._nearest(vector, n, where)
-        have = {row[0] for row in nearest}
-        committed = self._committed(nearest + self._fetch([cid for cid, _ in found if cid not in have], vector, where))
-        return [committed[row[0]] for row in nearest if row[0] in committed], _scored(found, committed)
+        """Both sides of a hybrid search: the `n` nearest committed chunks within `where` (as `query`), and the
+        committed chunks of `keyword_matches` with their BM25 score (as `keyword_query`; `where` is not applied to
+        them: the caller filters by article). One Chroma call, for the nearest ids; the passages, articles and
+        vectors come from this machine's search file in one read (see rag.keyword)."""
+        nearest = self._nearest(vector, n, where) if n else []
+        rows = self.keyword.committed([cid for cid, _ in nearest] + [cid for cid, _ in found])
+        dense = [_stored(rows[cid], sim) for cid, sim in nearest if cid in rows]
+        by_id = {c.chunk.chunk_id: c for c in dense}
+        vector = np.asarray(vector, dtype=np.float32)
+        keyword = [
+            (by_id.get(cid) or _stored(rows[cid], float(rows[cid].vector @ vector)), bm25)
+            for cid, bm25 in found if cid in rows
+        ]
+        return dense, keyword
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of these chunks (those still stored: an ingest may have replaced some meanwhile)."""
-        got = self.chunks.get(ids=list(chunk_ids), include=["embeddings"])
-        return dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+        """The stored vectors of these chunks (those of committed versions: an ingest may have replaced some)."""
+        return {cid: row.vector for cid, row in self.keyword.committed(chunk_ids).items()}
 
     def keyword_query(self, query: str, n: int, vector: np.ndarray) -> list[tuple[StoredChunk, float]]:
         """The `n` best BM25 matches of committed article versions with their BM25 score, best first; each also
         gets its cosine similarity to `vector` from its stored embedding."""
-        found = self.keyword_matches(query, n)
-        return _scored(found, self._committed(self._fetch([cid for cid, _ in found], vector)))
+        return self.hybrid(vector, 0, self.keyword_matches(query, n))[1]
 
     def keyword_matches(self, query: str, n: int) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score) of the `n` best keyword matches, best first (this machine's keyword file brought
@@ -393,45 +395,22 @@ class Store:
         self.sync_keyword()
         return self.keyword.search(query, n)
 
-    def _nearest(self, vector: np.ndarray, n: int, where: dict | None) -> list[_Row]:
+    def _nearest(self, vector: np.ndarray, n: int, where: dict | None) -> list[tuple[str, float]]:
         res = self.chunks.query(  # Chroma 1.x returns fewer than n when there are fewer: no count() round trip
             query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
             n_results=n,
             where=where or None,
-            include=["documents", "metadatas", "distances"],
+            include=["distances"],  # texts and metadata cost ≈ 4 ms more per call: read from the search file
         )
-        found = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-        return [(i, doc, meta, 1.0 - float(d)) for i, doc, meta, d in found]
+        return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
 
-    def _fetch(self, chunk_ids: Sequence[str], vector: np.ndarray, where: dict | None = None) -> list[_Row]:
-        # a keyword row may name a chunk Chroma no longer has (it outlives it until the next sync): not returned;
-        # nor are those `where` leaves out
-        if not chunk_ids:
-            return []
-        got = self.chunks.get(ids=list(chunk_ids), where=where or None,
-                              include=["documents", "metadatas", "embeddings"])
-        if not got["ids"]:
-            return []
-        sims = (np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist()
-        return list(zip(got["ids"], got["documents"], got["metadatas"], sims))
-
-    def _committed(self, rows: Sequence[_Row]) -> dict[str, StoredChunk]:
-        """chunk_id → StoredChunk of the rows whose article version is committed, in the rows' order."""
-        articles = self._articles_with_story({meta["article_id"] for _, _, meta, _ in rows})
-        out = {}
-        for cid, doc, meta, sim in rows:
-            article, story = articles.get(meta["article_id"], (None, ""))
-            if article is None or article.content_hash != meta["content_hash"]:
-                continue  # a version being written or replaced: invisible until committed
-            out[cid] = StoredChunk(_chunk(cid, doc, meta), article, sim, story)
-        return out
-
-    def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str]]:
-        """All stored chunks of these articles with the content hash they belong to."""
+    def chunks_of(self, article_ids: Sequence[str]) -> list[tuple[Chunk, str, np.ndarray]]:
+        """All stored chunks of these articles with the content hash they belong to and their vector."""
         if not article_ids:
             return []
-        got = self.chunks.get(where=_in("article_id", article_ids), include=["documents", "metadatas"])
-        return [(_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        got = self.chunks.get(where=_in("article_id", article_ids), include=["documents", "metadatas", "embeddings"])
+        return [(_chunk(i, d, m), m["content_hash"], np.asarray(v, dtype=np.float32))
+                for i, d, m, v in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])]
 
     # -- writing (callers hold the writer lock) --------------------------------------------------------------
 
@@ -439,9 +418,11 @@ class Store:
         self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], signatures: Mapping[str, str] | None = None
     ) -> None:
         """Add or replace articles `(article, chunks, vectors)` with their near-duplicate `signatures` (article_id →
-        ingest.near_duplicates.signature): new chunks first, then the article records (the
-        commit point), then the old versions' chunks go. A crash in between leaves only invisible leftovers that the
-        next sync removes. One call per step for the whole batch: Chroma's per-call cost dominates small writes."""
+        ingest.near_duplicates.signature): new chunks first (in Chroma and the search file), then the article records
+        (the commit point of what is indexed), then the old versions' chunks go, and last the search file takes the
+        new versions (the commit point of what searches see). A crash in between leaves invisible leftovers, or a
+        search file one version behind, which the next sync repairs. One call per step for the whole batch: Chroma's
+        per-call cost dominates small writes."""
         if not items:
             return
         ids = [a.article_id for a, _, _ in items]
@@ -454,7 +435,7 @@ class Store:
                 documents=[c.text for c in new_chunks],
                 metadatas=[_chunk_meta(a, c) for a, chunks, _ in items for c in chunks],
             )
-        self.keyword.add([(a.article_id, a.content_hash, chunks, a.title) for a, chunks, _ in items])
+        self.keyword.add(items)
         self.articles.upsert(
             ids=ids,
             embeddings=[_ARTICLE_VECTOR] * len(items),
@@ -464,7 +445,7 @@ class Store:
         stale = old_ids - {c.chunk_id for c in new_chunks}
         if stale:
             self.chunks.delete(ids=sorted(stale))
-        self.keyword.keep_only([(a.article_id, a.content_hash) for a, _, _ in items])
+        self.keyword.commit([(a, a.article_id) for a, _, _ in items])  # its own story until grouped (set_stories)
         self._new_generation()
 
     def set_stories(
@@ -484,13 +465,16 @@ class Store:
                     for aid in changed
                 ],
             )
+            self.keyword.set_stories({aid: stories.get(aid, aid) for aid in changed})
+            self._new_generation()
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
-        """Remove articles: the record first (readers stop seeing them), then their chunks."""
+        """Remove articles: from the search file first (readers stop seeing them), then the records, then their
+        chunks."""
         if article_ids:
+            self.keyword.delete(article_ids)
             self.articles.delete(ids=list(article_ids))
             self.chunks.delete(where=_in("article_id", article_ids))
-            self.keyword.delete(article_ids)
             self._new_generation()
 
     def delete_orphans(self) -> int:
@@ -506,11 +490,11 @@ class Store:
             self.chunks.delete(ids=orphans)
         return len(orphans) + self.sync_keyword(force=True, manifest=manifest)
 
-    # -- the keyword side on a Chroma server ---------------------------------------------------------------------
-    # A local keyword file is the index's own, written in step with the vectors (an interrupted write is repaired by
-    # the next ingest). With a server, each machine's file is derived: every write gives the server's articles a new
-    # random generation; the writer updates its machine's file in step and records the generation in it, and a
-    # reader whose file holds another generation brings the file in line first.
+    # -- the search file on a Chroma server ----------------------------------------------------------------------
+    # A local search file (keyword rows and the read copy) is the index's own, written in step with the vectors (an
+    # interrupted write is repaired by the next ingest). With a server, each machine's file is derived: every write
+    # gives the server's articles a new random generation; the writer updates its machine's file in step and records
+    # the generation in it, and a reader whose file holds another generation brings the file in line first.
 
     def _keyword_lock(self) -> FileLock:
         return FileLock(self.db.dir / f"keyword-{self.key}.lock")  # the processes of one machine share the file
@@ -523,9 +507,9 @@ class Store:
                 self.db.write(f"generation-{self.key}.txt", generation)
 
     def sync_keyword(self, force: bool = False, manifest: Mapping[str, dict] | None = None) -> int:
-        """Bring this machine's keyword file in line with the committed articles: with a server, when a writer
-        changed them since; always with `force`. Drops passages of other versions and adds the missing ones from the
-        stored chunks (analyzed again, not re-embedded). `manifest`: what `manifest()` just returned, if the caller
+        """Bring this machine's search file in line with the committed articles: with a server, when a writer
+        changed them since; always with `force`. Drops passages and articles of other versions, takes the stories,
+        and adds the missing versions from the stored chunks and articles (analyzed again, not re-embedded). `manifest`: what `manifest()` just returned, if the caller
         has it. Returns how many passages were dropped."""
         if not force and (not self.db.url or self._generation() == self.keyword.generation()):
             return 0
@@ -534,14 +518,17 @@ class Store:
             if not force and generation == self.keyword.generation():
                 return 0  # another process of this machine caught up meanwhile
             manifest = self.manifest() if manifest is None else manifest
-            committed = {aid: m["content_hash"] for aid, m in manifest.items()}
+            committed = {aid: (m["content_hash"], m.get("story") or aid) for aid, m in manifest.items()}
             dropped, missing = self.keyword.reconcile(committed)
             for i in range(0, len(missing), 500):
-                found: dict[str, list[Chunk]] = {}
-                for chunk, content_hash in self.chunks_of(missing[i : i + 500]):
-                    if committed[chunk.article_id] == content_hash:
-                        found.setdefault(chunk.article_id, []).append(chunk)
-                self.keyword.add([(aid, committed[aid], cs, manifest[aid].get("title", "")) for aid, cs in found.items()])
+                articles = self._articles_with_story(missing[i : i + 500])
+                found: dict[str, tuple[list[Chunk], list[np.ndarray]]] = {aid: ([], []) for aid in articles}
+                for chunk, content_hash, vector in self.chunks_of(list(articles)):
+                    if articles[chunk.article_id][0].content_hash == content_hash:
+                        found[chunk.article_id][0].append(chunk)
+                        found[chunk.article_id][1].append(vector)
+                self.keyword.add([(articles[aid][0], cs, vs) for aid, (cs, vs) in found.items()])
+                self.keyword.commit(list(articles.values()))
             self.keyword.set_generation(generation)
         return dropped
 
@@ -549,9 +536,8 @@ class Store:
         return (self.db.read(f"generation-{self.key}.txt") or "") if self.db.url else ""
 
 
-def _scored(found: Sequence[tuple[str, float]], committed: Mapping[str, StoredChunk]) -> list[tuple[StoredChunk, float]]:
-    """The keyword matches `(chunk_id, BM25 score)` whose chunk is committed, in their order."""
-    return [(committed[cid], bm25) for cid, bm25 in found if cid in committed]
+def _stored(row: IndexedChunk, similarity: float) -> StoredChunk:
+    return StoredChunk(row.chunk, row.article, similarity, row.story)
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

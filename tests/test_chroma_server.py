@@ -37,18 +37,29 @@ def test_keyword_side_of_every_machine_follows_the_writes_on_the_server(tmp_path
     assert reader.search("Wie viele Pioniere schickt Nordkorea nach Kursk?")[0].article.article_id == SEED.name
 
     (small_corpus / "pinguine.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # added
+    (small_corpus / "pinguine-kopie.txt").write_text(NEW_ARTICLE.replace("sieben", "acht"), "utf-8")  # a copy
     seed_text = (small_corpus / SEED.name).read_text("utf-8")
     (small_corpus / SEED.name).write_text(seed_text.replace("Wonsan", "Hamhung"), encoding="utf-8")  # changed
     (small_corpus / "gnad_0.txt").unlink()  # removed
     report = sync([small_corpus], writer)
-    assert (report.added, report.updated, report.removed) == (1, 1, 1)
+    assert (report.added, report.updated, report.removed) == (2, 1, 1)
 
-    assert keyword_ids(reader, "Zwergpinguine Helgoland") == {"pinguine.txt"}  # no restart of the reader
+    assert keyword_ids(reader, "Zwergpinguine Helgoland") == {"pinguine.txt", "pinguine-kopie.txt"}  # no restart
     assert keyword_ids(reader, "Hamhung") == {SEED.name} and keyword_ids(reader, "Wonsan") == set()
     assert reader.view().store.get_articles(["gnad_0.txt"]) == {}
     store_a = Retriever(writer).view().store
     store_b = reader.view().store
     assert store_b.keyword.count() == store_a.keyword.count() == store_a.counts()[1]  # one row per stored chunk
+    # the near-duplicate copies were grouped after they were written: the reader's search file has the stories too
+    stories = {aid: meta.get("story") or aid for aid, meta in store_a.manifest().items()}
+    assert stories["pinguine-kopie.txt"] == stories["pinguine.txt"]
+    seen = store_b.keyword.committed(store_a.chunks.get(include=[])["ids"]).values()
+    assert {row.article.article_id: row.story for row in seen} == stories
+    (hit,) = [h for h in reader.search("Zwergpinguine auf Helgoland", k=5) if "pinguine" in h.article.article_id]
+    assert [a.article_id for a in hit.also] != []  # one hit for the story, naming its copy
+    # grouped again with a threshold the copy does not reach: only the stories change, and the reader follows
+    sync([small_corpus], make_settings(tmp_path / "machine-a", chroma_url=server, duplicate_threshold=1.0))
+    assert all(h.also == () for h in reader.search("Zwergpinguine auf Helgoland", k=5))
     assert not list(tmp_path.glob("machine-*/**/chroma.sqlite3"))  # the machines hold keyword files, not the index
 
 

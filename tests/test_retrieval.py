@@ -108,53 +108,78 @@ def test_keyword_side_meets_compounds_and_stays_in_step(tmp_path):
     assert "Schnee in Tirol" in r.search("Schnee Tirol", k=1)[0].chunk.text
 
 
-def test_keyword_file_from_before_the_owner_table_is_read_and_updated(tmp_path):
-    import sqlite3
+def version(article_id: str, texts: list[str], title: str = "", body: str = ""):
+    """An article version `(article, chunks, vectors)` for the search file; `body` tells versions apart."""
+    import numpy as np
 
+    from rag.schema import Article, Chunk
+
+    article = Article(article_id, title, body or " ".join(texts), f"{article_id}")
+    chunks = [Chunk(f"{article_id}#{article.content_hash[:6]}#{i}", article_id, i, t, 0, len(t)) for i, t in enumerate(texts)]
+    vectors = np.eye(4, dtype=np.float32)[[i % 4 for i in range(len(texts))]]
+    return article, chunks, vectors
+
+
+def test_search_file_shows_committed_versions_whole_and_reconciles(tmp_path):
     from rag.keyword import KeywordIndex
-    from rag.schema import Chunk
 
-    path = tmp_path / "keyword.sqlite3"
-    index = KeywordIndex(path)
-    chunks = [Chunk(f"a.txt#{i}", "a.txt", i, text, 0, len(text)) for i, text in enumerate(["Wahl in Wien", "Regen in Graz"])]
-    index.add([("a.txt", "h1", chunks, "Wien"), ("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Schnee", 0, 6)], "")])
-    index.close()
-    with sqlite3.connect(path) as db:  # what a file written before the owners table looks like
-        db.execute("DROP TABLE owners")
-    index = KeywordIndex(path)
-    assert index.count() == 3 and index.search("Graz", 5)[0][0] == "a.txt#1"
-    index.keep_only([("a.txt", "h-new")])  # a new version of a.txt replaced the old one
-    assert index.count() == 1 and index.search("Graz", 5) == []
-    assert index.reconcile({"b.txt": "h2", "c.txt": "h3"}) == (0, ["c.txt"])
+    index = KeywordIndex(tmp_path / "keyword.sqlite3")
+    a1, b = version("a.txt", ["Wahl in Wien", "Regen in Graz"], "Wien"), version("b.txt", ["Schnee"])
+    index.add([a1, b])
+    ids = [c.chunk_id for _, cs, _ in (a1, b) for c in cs]
+    assert index.committed(ids) == {}  # written, not yet committed: no search sees them
+    index.commit([(a1[0], "a.txt"), (b[0], "story-b")])
+    rows = index.committed(ids)
+    assert [rows[c.chunk_id].chunk for c in a1[1]] == a1[1] and rows[b[1][0].chunk_id].article == b[0]
+    assert rows[b[1][0].chunk_id].story == "story-b" and (rows[a1[1][1].chunk_id].vector == a1[2][1]).all()
+    assert index.search("Graz", 5)[0][0] == a1[1][1].chunk_id  # the title is part of every passage
+    a2 = version("a.txt", ["Wahl in Linz"], body="neu")
+    index.add([a2])  # a new version written: searches still see the old one, whole
+    both = ids + [a2[1][0].chunk_id]
+    assert {c.article_id: c.index for c in (r.chunk for r in index.committed(both).values())} == {"a.txt": 1, "b.txt": 0}
+    assert len(index.committed(both)) == 3
+    index.commit([(a2[0], "a.txt")])  # now the new one, and the old one's passages are gone
+    assert set(index.committed(both)) == {a2[1][0].chunk_id, b[1][0].chunk_id}
+    assert index.count() == 2 and index.search("Graz", 5) == []
+    index.set_stories({"b.txt": "story-c"})
+    assert index.committed([b[1][0].chunk_id])[b[1][0].chunk_id].story == "story-c"
+    # brought in line with what the server holds: a.txt gone, b.txt's story changed, c.txt not here yet
+    c = version("c.txt", ["Sonne"])
+    committed = {"b.txt": (b[0].content_hash, "b.txt"), "c.txt": (c[0].content_hash, "c.txt")}
+    assert index.reconcile(committed) == (1, ["c.txt"])
+    assert set(index.committed(both)) == {b[1][0].chunk_id}
+    assert index.committed([b[1][0].chunk_id])[b[1][0].chunk_id].story == "b.txt"
+    index.add([c])  # passages without a committed article row are not whole
+    assert index.reconcile(committed) == (0, ["c.txt"])
+    index.delete(["b.txt"])
+    assert index.committed(both) == {} and index.count() == 1
 
 
 def test_keyword_search_takes_the_rarest_terms_within_its_postings_budget(tmp_path, monkeypatch):
     import rag.keyword as keyword
-    from rag.schema import Chunk
 
     index = keyword.KeywordIndex(tmp_path / "keyword.sqlite3")
-    common = [Chunk(f"a.txt#{i}", "a.txt", i, f"Bericht aus Wien Nummer {i}", 0, 9) for i in range(10)]
-    index.add([("a.txt", "h1", common, ""), ("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")])
+    index.add([version("a.txt", [f"Bericht aus Wien Nummer {i}" for i in range(10)]), version("b.txt", ["Bericht aus Graz"])])
     assert len(index.search("Bericht Graz", 20)) == 11  # within the budget: every term
     monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 5)
-    assert [cid for cid, _ in index.search("Bericht Graz", 20)] == ["b.txt#0"]  # the common term is left out
+    assert [cid.split("#")[0] for cid, _ in index.search("Bericht Graz", 20)] == ["b.txt"]  # the common term left out
     assert len(index.search("Bericht", 20)) == 11  # the rarest term is always searched
 
 
 def test_keyword_search_sees_passage_counts_changed_by_any_writer(tmp_path, monkeypatch):
     import rag.keyword as keyword
-    from rag.schema import Chunk
 
     def passages(article, word, n):
-        return (article, "h", [Chunk(f"{article}#{i}", article, i, f"{word} {i}", 0, 9) for i in range(n)], "")
+        return version(article, [f"{word} {i}" for i in range(n)])
 
     monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 3)
     path = tmp_path / "keyword.sqlite3"
     reader, writer = keyword.KeywordIndex(path), keyword.KeywordIndex(path)
     writer.add([passages("w.txt", "Wien", 3), passages("g.txt", "Graz", 1)])
-    assert {cid for cid, _ in reader.search("Wien Graz", 20)} == {"g.txt#0"}  # Graz is rarer; Wien over budget
+    assert {cid.split("#")[0] for cid, _ in reader.search("Wien Graz", 20)} == {"g.txt"}  # Graz rarer; Wien over budget
     writer.add([passages("g2.txt", "Graz", 4)])  # another connection: Graz is now the commoner term
-    assert {cid for cid, _ in reader.search("Wien Graz", 20)} == {"w.txt#0", "w.txt#1", "w.txt#2"}
+    assert {cid.split("#")[0] for cid, _ in reader.search("Wien Graz", 20)} == {"w.txt"}
+    assert len(reader.search("Wien Graz", 20)) == 3
     reader.delete(["w.txt"])  # and this connection's own writes
     assert len(reader.search("Wien Graz", 20)) == 5
 
@@ -185,24 +210,47 @@ def test_hybrid_fetches_keyword_hits_the_dense_side_found_only_once(retriever):
     assert [c.chunk for c, _ in store.hybrid(vector, 10, [gone, *found])[1]] == [c.chunk for c, _ in keyword]
 
 
+def test_a_search_asks_chroma_once_for_the_nearest_ids_only(retriever, monkeypatch):
+    # Chroma costs ≈ 4 ms a call once it returns texts, metadata or vectors (README, "Scale"): the rest of a search
+    # comes from the search file. A spy on the real client's collections, not a mock.
+    from chromadb.api.models.Collection import Collection
+
+    retriever.search("Aufwärmen")  # the index opened
+    calls = []
+    for name in ("query", "get", "count", "peek"):
+        real = getattr(Collection, name)
+        monkeypatch.setattr(Collection, name, lambda self, *a, _real=real, _name=name, **kw: (
+            calls.append((_name, kw.get("include"))), _real(self, *a, **kw))[1])
+    hits = retriever.search("How many North Korean soldiers were sent to Russia?", k=5)
+    assert hits[0].article.article_id == SEED.name and hits[0].article.text and hits[0].chunk.text
+    assert calls == [("query", ["distances"])]
+
+
 def test_a_keyword_file_dropped_and_built_again_by_another_process_is_read_anew(tmp_path):
     from rag.keyword import KeywordIndex
-    from rag.schema import Chunk
     from rag.store import Database
 
     db = Database(tmp_path)  # this process's
-    db.keyword_index("k").add([("a.txt", "h1", [Chunk("a.txt#0", "a.txt", 0, "Bericht aus Wien", 0, 9)], "")])
+    db.keyword_index("k").add([version("a.txt", ["Bericht aus Wien"])])
     for path in tmp_path.glob("keyword-k.*"):  # another process drops the build, then builds it again
         path.unlink()
-    KeywordIndex(tmp_path / "keyword-k.sqlite3").add(
-        [("b.txt", "h2", [Chunk("b.txt#0", "b.txt", 0, "Bericht aus Graz", 0, 9)], "")]
-    )
-    assert [cid for cid, _ in db.keyword_index("k").search("Bericht", 5)] == ["b.txt#0"]
+    KeywordIndex(tmp_path / "keyword-k.sqlite3").add([version("b.txt", ["Bericht aus Graz"])])
+    assert [cid.split("#")[0] for cid, _ in db.keyword_index("k").search("Bericht", 5)] == ["b.txt"]
 
 
-@pytest.mark.parametrize("harm", ["damaged", "deleted"])
-def test_a_damaged_or_lost_keyword_file_is_built_again_from_the_index(tmp_path, harm):
+# what a keyword file of the search file's first version held: passages and their owners, no read copy
+OLD_KEYWORD_FILE = """
+CREATE VIRTUAL TABLE passages USING fts5(terms, chunk_id UNINDEXED, article_id UNINDEXED, content_hash UNINDEXED);
+CREATE TABLE owners (rowid INTEGER PRIMARY KEY, article_id TEXT NOT NULL, content_hash TEXT NOT NULL);
+CREATE TABLE state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO owners VALUES (1, 'alt.txt', 'h');
+"""
+
+
+@pytest.mark.parametrize("harm", ["damaged", "deleted", "older version"])
+def test_a_damaged_lost_or_older_keyword_file_is_built_again_from_the_index(tmp_path, harm):
     import json
+    import sqlite3
     import subprocess
     import sys
 
@@ -218,17 +266,24 @@ def test_a_damaged_or_lost_keyword_file_is_built_again_from_the_index(tmp_path, 
     (keyword_file,) = settings.index_dir.glob("keyword-*.sqlite3")
     for part in settings.index_dir.glob(keyword_file.name + "-*"):
         part.unlink()
+    keyword_file.unlink()
     if harm == "damaged":
         keyword_file.write_bytes(b"\x13 not a database " * 10)
-    else:
-        keyword_file.unlink()
+    elif harm == "older version":
+        from rag.terms import index_terms
+
+        with sqlite3.connect(keyword_file) as old:  # a stale passage that the search would find if it were kept
+            old.executescript(OLD_KEYWORD_FILE)
+            old.execute("INSERT INTO passages VALUES (?, 'alt.txt#0', 'alt.txt', 'h')",
+                        (" ".join(index_terms("Flüchtlingskinder")),))
     # a new process (this one keeps its connection to the old file)
     p = subprocess.run([sys.executable, "-m", "rag", "search", "Flüchtlingskinder", "--json", "--index",
                         str(settings.index_dir)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     assert json.loads(p.stdout)[0]["article_id"] == "kinder.txt"
     assert ("moved to" in p.stderr) == (harm == "damaged")
-    assert KeywordIndex(keyword_file).search("Flüchtlingskinder", 5)[0][0].startswith("kinder.txt#")
+    found = KeywordIndex(keyword_file).search("Flüchtlingskinder", 5)
+    assert [cid.split("#")[0] for cid, _ in found] == ["kinder.txt"]  # nothing of the older file is left
 
 
 def test_the_keyword_side_counts_inside_a_filter_however_many_better_matches_lie_outside(tmp_path):
