@@ -160,7 +160,8 @@ class KeywordIndex:
 
     def _drop(self, condition: str, params: Sequence[tuple]) -> None:
         """Delete the passages whose chunk rows match `condition` (inside the caller's transaction)."""
-        self._db.executemany(f"DELETE FROM passages WHERE rowid IN (SELECT rowid FROM chunks WHERE {condition})", params)
+        rows = f"SELECT rowid FROM chunks WHERE {condition}"
+        self._db.executemany(f"DELETE FROM passages WHERE rowid IN ({rows})", params)
         self._db.executemany(f"DELETE FROM chunks WHERE {condition}", params)
 
     def reconcile(self, committed: Mapping[str, tuple[str, str]]) -> tuple[int, list[str]]:
@@ -230,7 +231,8 @@ class KeywordIndex:
         query_terms = list(dict.fromkeys(index_terms(query)))
         marks = ",".join("?" * len(query_terms))
         with self._lock:  # one statement for all terms: 0.4 ms less than one per term (11 on average)
-            df = dict(self._db.execute(f"SELECT term, doc FROM temp.terms WHERE term IN ({marks})", query_terms).fetchall())
+            found = self._db.execute(f"SELECT term, doc FROM temp.terms WHERE term IN ({marks})", query_terms)
+            df = dict(found.fetchall())
         kept: list[str] = []
         postings = 0
         for term in sorted((t for t in query_terms if df.get(t)), key=df.get):

@@ -303,7 +303,7 @@ class Store:
             f"articles-{key}", configuration=space, embedding_function=None
         )
         self.keyword = db.keyword_index(key)
-        if self.keyword.is_empty() and self.articles.count():  # a keyword file lost, damaged or of an older version: built again
+        if self.keyword.is_empty() and self.articles.count():  # a keyword file lost, damaged or older: built again
             self.sync_keyword(force=True)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -509,8 +509,8 @@ class Store:
     def sync_keyword(self, force: bool = False, manifest: Mapping[str, dict] | None = None) -> int:
         """Bring this machine's search file in line with the committed articles: with a server, when a writer
         changed them since; always with `force`. Drops passages and articles of other versions, takes the stories,
-        and adds the missing versions from the stored chunks and articles (analyzed again, not re-embedded). `manifest`: what `manifest()` just returned, if the caller
-        has it. Returns how many passages were dropped."""
+        and adds the missing versions from the stored chunks and articles (analyzed again, not re-embedded).
+        `manifest`: what `manifest()` just returned, if the caller has it. Returns how many passages were dropped."""
         if not force and (not self.db.url or self._generation() == self.keyword.generation()):
             return 0
         with self._keyword_lock():
