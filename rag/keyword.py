@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # `chunks` holds each passage under the same rowid, with an index by article version: FTS5 cannot index its
 # UNINDEXED columns, so deleting an article's passages by those columns scans the whole table (quadratic at 100k).
-_OLD_TABLES = ("passages", "owners", "chunks", "articles", "state")
+_TABLES_EVER = ("passages", "owners", "chunks", "articles", "state")  # of any version, for the reset
 _COMMITTED = """
 SELECT c.chunk_id, c.article_id, c.chunk_index, c.start, c.stop, c.text, c.vector,
        a.title, a.text, a.source, a.date, a.agency, a.url, a.story
@@ -90,7 +90,7 @@ class KeywordIndex:
             self._db.execute("BEGIN IMMEDIATE")
             if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
                 return
-            for table in _OLD_TABLES:
+            for table in _TABLES_EVER:
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
