@@ -200,8 +200,9 @@ class KeywordIndex:
         articles: dict[str, Article] = {}
         out = {}
         for cid, aid, index, start, stop, text, vector, title, body, source, date, agency, url, story in rows:
-            article = articles.get(aid) or articles.setdefault(
-                aid, Article(aid, title, body, source, date=date, agency=agency, url=url))
+            if aid not in articles:  # one Article per article, however many of its passages are found
+                articles[aid] = Article(aid, title, body, source, date=date, agency=agency, url=url)
+            article = articles[aid]
             out[cid] = IndexedChunk(Chunk(cid, aid, index, text, start, stop), article, story,
                                     np.frombuffer(vector, dtype=np.float32))
         return out

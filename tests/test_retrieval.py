@@ -206,7 +206,7 @@ def test_hybrid_fetches_keyword_hits_the_dense_side_found_only_once(retriever):
         assert c.article == alone.article and c.similarity == pytest.approx(alone.similarity)
         if c.chunk.chunk_id in both:
             assert c is by_id[c.chunk.chunk_id]  # the dense side's chunk itself: no second fetch
-    # a keyword row whose chunk Chroma no longer has (it outlives it until the next sync) is left out, alone or not
+    # a keyword match without a committed passage in the search file is left out, alone or not
     gone = ("gnad_0001.txt#deadbeef#0", 9.9)
     assert store.hybrid(vector, 10, [gone])[1] == []
     assert [c.chunk for c, _ in store.hybrid(vector, 10, [gone, *found])[1]] == [c.chunk for c, _ in keyword]
