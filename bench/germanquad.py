@@ -106,7 +106,7 @@ def main() -> None:
         chosen.append(best)
         cv_ranks += ranks_at(best, test)
 
-    rows = [(f"ours: keyword only (BM25 FTS5, German analysis)", metrics(ranks_at(0.0, everything))),
+    rows = [(f"ours: keyword only (BM25, German analysis)", metrics(ranks_at(0.0, everything))),
             (f"ours: dense only ({args.model})", metrics(ranks_at(1.0, everything))),
             ("ours: hybrid, weight 0.5", metrics(ranks_at(0.5, everything))),
             (f"ours: hybrid, weight by 2-fold CV ({chosen[0]:.2f}/{chosen[1]:.2f})", metrics(cv_ranks)),

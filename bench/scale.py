@@ -22,7 +22,7 @@ into one story each.
 
 Serving is measured in a fresh process per size: the model is loaded and one warm-up query is run. Then every
 question of bench/news_questions.jsonl (91) goes through each path once:
-- keyword: `Store.keyword_query` (FTS5, then the passages, articles and vectors read from the search file);
+- keyword: `Store.keyword_query` (tantivy, then the passages, articles and vectors read from the search file);
 - vector: query embedding plus `Store.query` (Chroma's query for ids and distances, then the search file);
 - hybrid: `Retriever.search(k=5)`, the product's path (time intent, both sides, fusion, per-article cap). Its
   hit@1/hit@5 count a question as answered when the article that answers it, or one of its copies, is ranked there.

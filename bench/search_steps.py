@@ -3,11 +3,10 @@
     .venv/bin/python bench/search_steps.py --index DIR [--rounds 2]
 
 DIR: any index of the news articles (bench/news_questions.py --index DIR, or a scale index, bench/scale.py). Per
-question and round, in this order: the query embedding; the keyword search (FTS5 with its German analysis); Chroma's
+question and round, in this order: the query embedding; the keyword search (its German analysis and tantivy); Chroma's
 query for the 30 nearest ids and distances; the read of both sides' passages, articles and vectors from the search
-file; then the whole search (k=5) with the query embedding not cached. The steps of a search run one after the other
-except the first two, which run side by side (see `Retriever.search`), so the whole is not their sum. Prints p50 and
-p95 per step.
+file; then the whole search (k=5) with the query embedding not cached. The whole is more than the steps: it also
+fuses and ranks, and questions that name a period embed one or two more wordings. Prints p50 and p95 per step.
 """
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for q in questions:
             vector = timed("query embedding", lambda: embedder.embed_query(q))
-            found = timed("keyword search (FTS5)", lambda: store.keyword.search(q, 30))
+            found = timed("keyword search (tantivy)", lambda: store.keyword.search(q, 30))
             nearest = timed("Chroma query (ids, distances)", lambda: store._nearest(vector, 30, None))
             ids = [cid for cid, _ in nearest] + [cid for cid, _ in found]
             timed("search file read (both sides)", lambda: store.keyword.committed(ids))

@@ -23,6 +23,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -30,6 +31,9 @@ from filelock import FileLock
 
 from rag.keyword import IndexedChunk, KeywordIndex
 from rag.schema import Article, Chunk, byline_agencies
+
+if TYPE_CHECKING:
+    from chromadb import Collection
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only; Chroma still wants a vector
 
@@ -247,8 +251,11 @@ class Database:
                     index.close()  # else a later build of the same key would write into the deleted file
             for stamp in BUILD_STAMPS:
                 self.write(f"{stamp}-{key}.txt", None)
-            for path in self.dir.glob(f"keyword-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm)
-                path.unlink(missing_ok=True)
+            for path in self.dir.glob(f"keyword-{key}.*"):  # keyword-KEY.sqlite3(-wal/-shm), .postings(.lock)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
         return dropped
 
 
@@ -341,7 +348,7 @@ class Store:
 
     def manifest(self) -> dict[str, dict]:
         """article_id → stored metadata (content_hash, source, …) of every committed article."""
-        got = self.articles.get(include=["metadatas"])
+        got = _get_all(self.articles, ["metadatas"])
         return dict(zip(got["ids"], got["metadatas"]))
 
     def get_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
@@ -482,7 +489,7 @@ class Store:
         this machine's keyword file in line; returns how many chunks and keyword passages went."""
         manifest = self.manifest()
         committed = {i: m["content_hash"] for i, m in manifest.items()}
-        got = self.chunks.get(include=["metadatas"])
+        got = _get_all(self.chunks, ["metadatas"])
         orphans = [
             cid for cid, m in zip(got["ids"], got["metadatas"]) if committed.get(m["article_id"]) != m["content_hash"]
         ]
@@ -538,6 +545,23 @@ class Store:
 
 def _stored(row: IndexedChunk, similarity: float) -> StoredChunk:
     return StoredChunk(row.chunk, row.article, similarity, row.story)
+
+
+# Local Chroma 1.5 binds one SQL variable per record whose metadata it returns, and SQLite allows 32,766: a `get` of
+# more records with metadata fails ("too many SQL variables", chroma-core/chroma#7687; 10k articles: 30,647 chunks).
+GET_BATCH = 10_000
+
+
+def _get_all(collection: Collection, include: list[str]) -> dict[str, list]:
+    """`collection.get(include=include)` of every record: the ids first, then the rest in batches of ids (a record
+    written meanwhile is left out, one deleted meanwhile is missing; none is skipped, as offset paging might)."""
+    ids = collection.get(include=[])["ids"]
+    out: dict[str, list] = {"ids": [], **{field: [] for field in include}}
+    for i in range(0, len(ids), GET_BATCH):
+        got = collection.get(ids=ids[i : i + GET_BATCH], include=include)
+        for field in out:
+            out[field] += got[field]
+    return out
 
 
 def _in(field: str, values: Sequence[str]) -> dict:

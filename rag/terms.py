@@ -11,7 +11,7 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 # One number written with thousands separators, the same one throughout: 12.000, 12 000, 12'000 (Swiss), 12 000
 # with a (narrow) no-break space. A comma is not among them: in German it is the decimal sign.
 GROUPED_NUMBER = r"(?<![\d.,])\d{1,3}([.'’\u00a0\u202f ])\d{3}(?:\1\d{3})*(?![\d.,]\d)"
-_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole; "_" splits, as in FTS5
+_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)  # keeps 6.000 and 1,5 whole; "_" splits
 _GERMAN = frozenset(STOPWORDS_GERMAN) | {"viele", "vielen", "wer", "wen", "wem", "wann", "wo", "warum", "wieso", "welche", "welcher", "welches", "welchen"}
 # Lucene's 33 English stop words lack the auxiliaries and pronouns of English questions; kept as terms, "have" met
 # an English quote in a German article on the keyword side and outranked the article the question was about.

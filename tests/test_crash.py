@@ -88,16 +88,22 @@ def keyword_rows(index) -> int:
 
 def snapshot(index) -> dict:
     """Everything that must match a clean build: articles, chunk ids and texts, vector count, the search file's
-    passages, chunk rows and committed articles."""
+    postings (as the chunk rows they name), chunk rows and committed articles."""
+    import tantivy
+
     from rag.retriever import open_store
 
-    store = open_store(make_settings(index, embed_model=MODEL))
-    chunks = store.chunks.get(include=["documents", "embeddings"])
     keyword_db = next(index.glob("keyword-*.sqlite3"))
-    with sqlite3.connect(keyword_db) as db:
-        keyword_rows = sorted(db.execute("SELECT chunk_id, article_id, content_hash FROM passages").fetchall())
+    with closing(sqlite3.connect(keyword_db)) as db:  # as the ingest left it (opening a Store may repair it)
         chunk_rows = sorted(db.execute("SELECT chunk_id, content_hash, text FROM chunks").fetchall())
         committed = sorted(db.execute("SELECT article_id, content_hash, story, text FROM articles").fetchall())
+        by_rowid = {r: (cid, terms) for r, cid, terms in db.execute("SELECT rowid, chunk_id, terms FROM chunks")}
+    searcher = tantivy.Index.open(str(keyword_db.with_suffix(".postings"))).searcher()
+    postings = searcher.fast_field_values(
+        "rowid", [a for _, a in searcher.search(tantivy.Query.all_query(), 1_000_000, count=False).hits])
+    keyword_rows = sorted(map(str, (by_rowid.get(r, ("no row", r)) for r in postings)))
+    store = open_store(make_settings(index, embed_model=MODEL))
+    chunks = store.chunks.get(include=["documents", "embeddings"])
     return {
         "articles": {i: m["content_hash"] for i, m in store.manifest().items()},
         "chunks": sorted(zip(chunks["ids"], chunks["documents"])),

@@ -110,3 +110,16 @@ def test_the_same_file_by_another_path_is_not_a_conflict(tmp_path, settings):
     (real / "bericht.txt").write_text(TEXTS["X"], "utf-8")
     report = sync([tmp_path / "link" / "bericht.txt"], settings)
     assert (report.skipped, report.updated) == ([], 1)
+
+
+def test_the_manifest_reads_past_sqlites_limit_of_variables(settings):
+    # Local Chroma binds an SQL variable per record it returns with metadata, and SQLite allows 32,766: a 10k-article
+    # index holds 30,647 chunks, a 100k one 100,000 article records. Real records, written straight to the collection.
+    store = open_store(settings, create=True)
+    n = 33_000
+    for start in range(0, n, 5000):
+        ids = [f"a{i}.txt" for i in range(start, min(n, start + 5000))]
+        store.articles.add(ids=ids, embeddings=[[1.0]] * len(ids), documents=["Text"] * len(ids),
+                           metadatas=[{"content_hash": f"h{i}"} for i in range(start, start + len(ids))])
+    manifest = store.manifest()
+    assert len(manifest) == n and manifest["a32999.txt"]["content_hash"] == "h32999"
