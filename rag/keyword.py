@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS articles (
     article_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, story TEXT NOT NULL, title TEXT NOT NULL,
     text TEXT NOT NULL, source TEXT NOT NULL, date TEXT NOT NULL, agency TEXT NOT NULL, url TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS articles_by_agency ON articles (agency);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # AUTOINCREMENT: a rowid is never given twice, so postings a reader has not yet seen removed cannot name another row
@@ -250,6 +251,12 @@ class KeywordIndex:
             out[cid] = IndexedChunk(Chunk(cid, aid, index, text, start, stop), article, story,
                                     np.frombuffer(vector, dtype=np.float32))
         return out
+
+    def bylines(self) -> list[str]:
+        """The distinct bylines (agency fields) of the committed articles (read from an index: a scan of the rows would
+        step through every article's text)."""
+        with self._lock:
+            return [byline for (byline,) in self._db.execute("SELECT DISTINCT agency FROM articles")]
 
     def is_empty(self) -> bool:
         """Whether no passage is indexed here."""

@@ -39,10 +39,12 @@ def test_keyword_side_of_every_machine_follows_the_writes_on_the_server(tmp_path
     (small_corpus / "pinguine.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # added
     (small_corpus / "pinguine-kopie.txt").write_text(NEW_ARTICLE.replace("sieben", "acht"), "utf-8")  # a copy
     seed_text = (small_corpus / SEED.name).read_text("utf-8")
-    (small_corpus / SEED.name).write_text(seed_text.replace("Wonsan", "Hamhung"), encoding="utf-8")  # changed
+    changed = seed_text.replace("Wonsan", "Hamhung").replace("APA/dpa/AFP", "APA/dpa/Reuters")
+    (small_corpus / SEED.name).write_text(changed, encoding="utf-8")  # changed
     (small_corpus / "gnad_0.txt").unlink()  # removed
     report = sync([small_corpus], writer)
     assert (report.added, report.updated, report.removed) == (2, 1, 1)
+    assert reader.view().store.agencies() == ["APA", "dpa", "Reuters"]  # what the page offers followed, unasked
 
     assert keyword_ids(reader, "Zwergpinguine Helgoland") == {"pinguine.txt", "pinguine-kopie.txt"}  # no restart
     assert keyword_ids(reader, "Hamhung") == {SEED.name} and keyword_ids(reader, "Wonsan") == set()
