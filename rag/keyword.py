@@ -80,15 +80,16 @@ class KeywordIndex:
         postings = self.path.with_suffix(".postings")
         self._writer = FileLock(f"{postings}.lock")  # one writer at a time of any thread or process (tantivy: one)
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
-        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._create(postings)
-        self._inode = os.stat(self.path).st_ino
-        self._postings = Postings(postings)
-        with self._writer, self._lock:
-            rows = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            if self._pending() or self._postings.count() != rows:
-                self._rebuild_postings()  # a write interrupted (see `_write`), or the postings lost
+        with self._writer:  # the file's and the postings' set-up and repair, once, whoever opens them at once
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by the writer
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._create(postings)
+            self._inode = os.stat(self.path).st_ino
+            self._postings = Postings(postings)
+            with self._lock:
+                rows = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+                if self._pending() or self._postings.count() != rows:
+                    self._rebuild_postings()  # a write interrupted (see `_write`), or the postings lost
 
     def _create(self, postings: Path) -> None:
         """Create the tables; a file of an older version loses its own first, and its postings (another process may
@@ -123,7 +124,7 @@ class KeywordIndex:
                 if self._pending():
                     self._rebuild_postings()
                 with self._db:
-                    self._db.execute("BEGIN")
+                    self._db.execute("BEGIN IMMEDIATE")  # the write lock first: no failure on reading then writing
                     removed, added = change()
                     if removed or added:
                         self._db.execute("INSERT OR REPLACE INTO state VALUES (?, '')", (_PENDING,))
@@ -133,18 +134,19 @@ class KeywordIndex:
                     self._db.execute("DELETE FROM state WHERE name = ?", (_PENDING,))
 
     def is_current(self) -> bool:
-        """Whether the file this connection reads is still the one at `path`: another process may have deleted it
-        (dropping the build) and made a new one there (building it again); this connection would read the old. The
-        inode tells them apart: the old one cannot be reused while this connection holds the file open."""
+        """Whether the file this connection reads, and the postings folder, are still the ones at their paths: another
+        process may have deleted them (dropping the build) and made new ones there (building it again); this
+        connection would read the old. The inode tells them apart: an old one cannot be reused while held open."""
         try:
-            return os.stat(self.path).st_ino == self._inode
+            return os.stat(self.path).st_ino == self._inode and self._postings.is_current()
         except FileNotFoundError:
             return False
 
     def close(self) -> None:
-        """Close the connection (the file is about to be deleted)."""
+        """Close the connection and the postings (the files are about to be deleted)."""
         with self._lock:
             self._db.close()
+            self._postings.close()
 
     def add(self, versions: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
         """Index the chunks of article versions `(article, chunks, vectors)` (the title counts as part of every

@@ -10,6 +10,7 @@ spaces) and the rowid of its row in the search file (`rag.keyword`), which is wh
 """
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,7 +26,8 @@ WRITER_HEAP = 50_000_000  # bytes the writer buffers before it writes a segment 
 
 class Postings:
     """The passages' postings in folder `path`. Reads are thread-safe and see every commit, by this process or
-    another; writes must be serialized by the caller (tantivy allows one writer per folder)."""
+    another; opening and writes must be serialized by the caller (tantivy allows one writer per folder, and a
+    damaged folder is replaced on opening)."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -37,6 +39,24 @@ class Postings:
             self.path.mkdir(parents=True)
             self._index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
         self._index.config_reader(reload_policy="Manual")  # `search` reloads: commits are seen at once
+        self._folder = os.open(self.path, os.O_RDONLY)  # held open, so that its inode is not given to a new folder
+
+    def is_current(self) -> bool:
+        """Whether the folder at `path` is still the one opened: tantivy reloads by path, so after another process
+        dropped the folder (and made a new one there) it would read that one's postings, whose rowids name other
+        rows."""
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self._folder).st_ino
+        except OSError:  # the folder gone, or this object closed
+            return False
+
+    def close(self) -> None:
+        """Let go of the folder (it is about to be deleted)."""
+        if getattr(self, "_folder", -1) >= 0:
+            os.close(self._folder)
+            self._folder = -1
+
+    __del__ = close
 
     @staticmethod
     def wipe(path: Path | str) -> None:
@@ -49,8 +69,9 @@ class Postings:
         return self._index.searcher().num_docs
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
-        """(rowid, BM25 score) of the best `n` passages holding any of `terms`, best first."""
-        if not terms:
+        """(rowid, BM25 score) of the best `n` passages holding any of `terms`, best first; none from a folder that is
+        no longer the one opened."""
+        if not terms or not self.is_current():
             return []
         query = tantivy.Query.boolean_query([
             (tantivy.Occur.Should, tantivy.Query.term_query(SCHEMA, "terms", t, index_option="freq")) for t in terms

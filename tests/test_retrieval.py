@@ -203,6 +203,9 @@ def test_postings_left_behind_by_an_interrupted_write_are_built_again(tmp_path, 
     index.add([version("d.txt", ["Bericht aus Salzburg"])])
     assert index._postings.count() == index.count() == 3
     assert sorted(cid.split("#")[0] for cid, _ in index.search("Bericht", 5)) == ["b.txt", "c.txt", "d.txt"]
+    (path.with_suffix(".postings") / "meta.json").write_text("{ damaged")
+    assert sorted(cid.split("#")[0] for cid, _ in KeywordIndex(path).search("Bericht", 5)) == [
+        "b.txt", "c.txt", "d.txt"]
     shutil.rmtree(path.with_suffix(".postings"))  # lost altogether
     assert sorted(cid.split("#")[0] for cid, _ in KeywordIndex(path).search("Bericht", 5)) == [
         "b.txt", "c.txt", "d.txt"]
@@ -272,10 +275,13 @@ def test_a_keyword_file_dropped_and_built_again_by_another_process_is_read_anew(
     from rag.store import Database
 
     db = Database(tmp_path)  # this process's
-    db.keyword_index("k").add([version("a.txt", ["Bericht aus Wien"])])
+    held = db.keyword_index("k")  # as a search in progress holds it
+    held.add([version("a.txt", ["Bericht aus Wien"])])
     for path in tmp_path.glob("keyword-k.*"):  # another process drops the build, then builds it again
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert held.search("Bericht", 5) == []  # gone: nothing found, no failure
     KeywordIndex(tmp_path / "keyword-k.sqlite3").add([version("b.txt", ["Bericht aus Graz"])])
+    assert held.search("Bericht", 5) == []  # not the new postings, whose rowids would name this file's rows
     assert [cid.split("#")[0] for cid, _ in db.keyword_index("k").search("Bericht", 5)] == ["b.txt"]
 
 
